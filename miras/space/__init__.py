@@ -1,0 +1,55 @@
+"""What a model IS: the four axis registries, typed specs, presets and plugins."""
+
+from . import algorithms, biases, memories, retention  # noqa: F401  (register the built-ins)
+from .algorithms import Algorithm, AlgorithmParams
+from .biases import AttentionalBias
+from .memories import Memory
+from .presets import NOT_EXPRESSIBLE, PRESETS, Preset, get_preset
+from .registry import (
+    AXES,
+    BUILTIN,
+    PLUGIN_GROUP,
+    REGISTRIES,
+    NoParams,
+    Option,
+    Params,
+    Registry,
+    RegistryError,
+    load_plugins,
+    register_algorithm,
+    register_bias,
+    register_memory,
+    register_retention,
+)
+from .retention import Retention
+from .spec import AxisChoice, Components, MirasSpec, SpecError
+
+__all__ = [
+    "AXES",
+    "BUILTIN",
+    "NOT_EXPRESSIBLE",
+    "PLUGIN_GROUP",
+    "PRESETS",
+    "REGISTRIES",
+    "Algorithm",
+    "AlgorithmParams",
+    "AttentionalBias",
+    "AxisChoice",
+    "Components",
+    "Memory",
+    "MirasSpec",
+    "NoParams",
+    "Option",
+    "Params",
+    "Preset",
+    "Registry",
+    "RegistryError",
+    "Retention",
+    "SpecError",
+    "get_preset",
+    "load_plugins",
+    "register_algorithm",
+    "register_bias",
+    "register_memory",
+    "register_retention",
+]

@@ -1,0 +1,146 @@
+"""Built-in retention gates, in the dual-accumulator form of the FTRL / Learning-Retaining view.
+
+Every retention keeps a dual accumulator ``A`` with the memory's weight shapes, updated
+linearly (``A_t = alpha_t * A_{t-1} + U_t``; the decay gate ``alpha`` is read only when
+:attr:`Retention.uses_decay`), and reads the memory's weights through a mirror map
+``W = psi(A)`` applied to each weight matrix ``[B, H, out, in]`` separately.
+
+``psi`` is the identity for ``none`` and ``l2``; for the others it is applied at mini-batch
+boundaries only (docs/semantics.md).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor
+
+from .registry import NoParams, Params, register_retention
+
+
+class Retention:
+    """Base class of retention gates."""
+
+    uses_decay: ClassVar[bool] = True
+    identity: ClassVar[bool] = False
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+
+    def project(self, accumulator: Tensor) -> Tensor:
+        """Mirror map ``psi``: one weight's accumulator ``[B, H, out, in]`` -> its weights."""
+        return accumulator
+
+
+@register_retention("none", description="no retention: the memory keeps everything", shorthand="none")
+class NoRetention(Retention):
+    params: NoParams
+    uses_decay = False
+    identity = True
+
+
+@register_retention(
+    "l2",
+    description="l2 retention: decay alpha_t (per head or per key channel), W = A",
+    shorthand="l2",
+)
+class L2Decay(Retention):
+    params: NoParams
+    identity = True
+
+
+class ElasticNetParams(Params):
+    threshold: float = Field(1e-3, ge=0, description="gamma of the soft threshold S_gamma")
+    smooth: bool = Field(False, description="use the surrogate |z| atan(z/gamma) / (pi/2)")
+
+
+@register_retention(
+    "elastic_net",
+    params=ElasticNetParams,
+    description="elastic net (FTRL form): decay alpha_t, W = soft_threshold(A, gamma)",
+    shorthand="en",
+)
+class ElasticNet(Retention):
+    params: ElasticNetParams
+
+    def project(self, accumulator: Tensor) -> Tensor:
+        gamma = self.params.threshold
+        if self.params.smooth:
+            if gamma == 0:
+                return accumulator
+            return accumulator.abs() * torch.atan(accumulator / gamma) / (torch.pi / 2)
+        return torch.sign(accumulator) * torch.relu(accumulator.abs() - gamma)
+
+
+class LqParams(Params):
+    q: float = Field(4.0, gt=1, description="norm exponent q > 1 (Moneta: 4)")
+    link: Literal["printed", "pnorm"] = Field(
+        "printed",
+        description="printed: W = A/||A||_q^(q-2) as the paper prints it; "
+        "pnorm: W = sign(A)|A|^(q-1)/||A||_q^(q-2), the textbook p-norm link",
+    )
+    eps: float = Field(1e-6, gt=0, description="floor of ||A||_q")
+
+
+@register_retention(
+    "lq",
+    params=LqParams,
+    description="lq memory stability (Moneta): decay alpha_t, W = A / ||A||_q^(q-2)",
+    shorthand="lq",
+)
+class Lq(Retention):
+    """The norm is taken over each weight matrix of each head (spec §10.1, our choice)."""
+
+    params: LqParams
+
+    def project(self, accumulator: Tensor) -> Tensor:
+        q = self.params.q
+        norm = accumulator.abs().pow(q).sum((-2, -1), keepdim=True).pow(1 / q)
+        scale = norm.clamp_min(self.params.eps).pow(q - 2)
+        if self.params.link == "pnorm":
+            return torch.sign(accumulator) * accumulator.abs().pow(q - 1) / scale
+        return accumulator / scale
+
+
+class KLParams(Params):
+    axis: Literal["in", "out", "all"] = Field(
+        "in",
+        description="softmax slice: over each row's inputs, each column's outputs, or the whole matrix",
+    )
+    scale: float = Field(1.0, gt=0, description="c: the simplex sum (per slice)")
+
+
+@register_retention(
+    "kl",
+    params=KLParams,
+    description="KL retention (Memora): A = log-weights with decay alpha_t, W = c softmax(A)",
+    shorthand="kl",
+)
+class KL(Retention):
+    """``W_t = c softmax(alpha_t log W_{t-1} - eta_t g_t)`` equals ``c softmax(A_t)`` (shift-invariance)."""
+
+    params: KLParams
+
+    def project(self, accumulator: Tensor) -> Tensor:
+        axis = self.params.axis
+        if axis == "all":
+            flat = accumulator.flatten(-2).softmax(-1)
+            return self.params.scale * flat.view_as(accumulator)
+        return self.params.scale * accumulator.softmax(-1 if axis == "in" else -2)
+
+
+@register_retention(
+    "bregman_sigmoid",
+    description="Bregman divergence with logit mirror map: decay alpha_t, W = sigmoid(A) in (0, 1)",
+    shorthand="bsig",
+)
+class BregmanSigmoid(Retention):
+    params: NoParams
+
+    def project(self, accumulator: Tensor) -> Tensor:
+        return torch.sigmoid(accumulator)
+
+
+__all__ = ["Retention"]

@@ -1,0 +1,173 @@
+"""``MirasSpec``: one point of the design space, and its validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from .algorithms import Algorithm
+from .biases import L2, AttentionalBias
+from .memories import LinearMemory, Memory
+from .registry import AXES, REGISTRIES, Params, RegistryError
+from .retention import Retention
+
+
+class SpecError(ValueError):
+    """An invalid spec. ``problems`` holds ``(field path, message)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {message}" for path, message in problems))
+
+
+class AxisChoice(BaseModel):
+    """An option of one axis by registry name, with its parameters (``"l2"`` is short for
+    ``{name: l2}``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    params: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class Components:
+    """A resolved spec: the four axis implementations with validated parameters."""
+
+    memory: Memory
+    bias: AttentionalBias
+    retention: Retention
+    algorithm: Algorithm
+
+    def required_gates(self) -> tuple[str, ...]:
+        """Names of the per-token gates :func:`miras.ops.miras_scan` needs for this spec."""
+        names = ["lr"]
+        if self.retention.uses_decay:
+            names.append("decay")
+        names += [g for g in (*self.algorithm.gates, *self.bias.gates) if g not in names]
+        return tuple(names)
+
+
+class MirasSpec(BaseModel):
+    """A point of the Miras design space: memory, attentional bias, retention, algorithm."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    memory: AxisChoice
+    bias: AxisChoice
+    retention: AxisChoice
+    algorithm: AxisChoice
+
+    @classmethod
+    def of(cls, memory: Any, bias: Any, retention: Any, algorithm: Any) -> MirasSpec:
+        """Build from names or ``(name, params)`` dicts: ``MirasSpec.of("linear", "l2", "none", "gd")``."""
+        return cls(memory=memory, bias=bias, retention=retention, algorithm=algorithm)
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Every problem of this spec as ``(path, message)``; empty when valid."""
+        problems: list[tuple[str, str]] = []
+        params: dict[str, Params] = {}
+        for axis in AXES:
+            choice: AxisChoice = getattr(self, axis)
+            try:
+                option = REGISTRIES[axis].get(choice.name)
+            except RegistryError as error:
+                problems.append((f"{axis}.name", str(error)))
+                continue
+            try:
+                params[axis] = option.params.model_validate(choice.params)
+            except ValidationError as error:
+                for item in error.errors():
+                    loc = ".".join(str(part) for part in item["loc"])
+                    problems.append((f"{axis}.params.{loc}", _pydantic_message(item)))
+        if problems:
+            return problems
+        components = self._build(params)
+        problems += [("spec", message) for message in incompatibilities(components)]
+        return problems
+
+    def resolve(self) -> Components:
+        """Validate and build the four implementations; raises :class:`SpecError`."""
+        problems = self.problems()
+        if problems:
+            raise SpecError(problems)
+        params = {
+            axis: REGISTRIES[axis]
+            .get(getattr(self, axis).name)
+            .params.model_validate(getattr(self, axis).params)
+            for axis in AXES
+        }
+        return self._build(params)
+
+    def _build(self, params: dict[str, Params]) -> Components:
+        built = {axis: REGISTRIES[axis].get(getattr(self, axis).name).build(params[axis]) for axis in AXES}
+        return Components(**built)
+
+    def canonical(self) -> dict[str, dict[str, Any]]:
+        """The spec with every parameter filled in with its default (stable for hashing)."""
+        out = {}
+        for axis in AXES:
+            choice: AxisChoice = getattr(self, axis)
+            option = REGISTRIES[axis].get(choice.name)
+            out[axis] = {
+                "name": choice.name,
+                "params": option.params.model_validate(choice.params).model_dump(),
+            }
+        return out
+
+    def shorthand(self) -> str:
+        """Readable run name, e.g. ``mlp-lp[p=3]-lq-gd[batch_size=16]``: non-default params only."""
+        parts = []
+        for axis in AXES:
+            choice: AxisChoice = getattr(self, axis)
+            option = REGISTRIES[axis].get(choice.name)
+            given = option.params.model_validate(choice.params).model_dump()
+            defaults = option.params().model_dump()
+            changed = [f"{k}={_fmt(v)}" for k, v in given.items() if v != defaults[k]]
+            parts.append(option.shorthand + (f"[{','.join(changed)}]" if changed else ""))
+        return "-".join(parts)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _pydantic_message(item: dict[str, Any]) -> str:
+    if item["type"] == "extra_forbidden":
+        return "unknown parameter"
+    return item["msg"]
+
+
+def incompatibilities(c: Components) -> list[str]:
+    """Sentences that say why a combination of the four axes cannot work."""
+    out = []
+    alg = c.algorithm.params
+    if c.algorithm.implicit:
+        if not isinstance(c.memory, LinearMemory) or not isinstance(c.bias, L2):
+            out.append("implicit GD has a closed form only for a linear memory under the l2 bias (Longhorn)")
+        if alg.batch_size != 1:
+            out.append("implicit GD solves each token exactly, so it needs algorithm batch_size 1")
+        if not c.retention.identity:
+            out.append("implicit GD needs an identity mirror map: use retention none or l2")
+        if c.retention.uses_decay and alg.grad_at != "decayed":
+            out.append("implicit GD solves around the decayed state alpha*W: set algorithm grad_at 'decayed'")
+    if c.algorithm.steps > 1 and alg.batch_size != 1:
+        out.append("several GD steps per token need algorithm batch_size 1")
+    if alg.lag_token and alg.batch_size < 2:
+        out.append("lag_token splits off the first token of each b-chunk, so it needs batch_size >= 2")
+    for impl in (c.memory, c.bias, c.retention, c.algorithm):
+        check = getattr(impl, "incompatibility", None)
+        message = check(c) if check is not None else None
+        if message:
+            out.append(message)
+    return out
+
+
+__all__ = ["AxisChoice", "Components", "MirasSpec", "SpecError", "incompatibilities"]
