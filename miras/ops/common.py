@@ -38,21 +38,15 @@ def resolve(spec: MirasSpec | Components) -> Components:
     return spec if isinstance(spec, Components) else spec.resolve()
 
 
-def prepare(
-    q: Tensor, k: Tensor, v: Tensor, spec: MirasSpec | Components, gates: dict[str, Tensor]
-) -> Problem:
+def prepare(q: Tensor, k: Tensor, v: Tensor, spec: MirasSpec | Components, gates: dict[str, Tensor]) -> Problem:
     """Check shapes and gates (clear errors) and move everything to ``[B, H, T, D]``."""
     components = resolve(spec)
     if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
-        raise ValueError(
-            f"q, k, v must be [B, T, H, D]; got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
-        )
+        raise ValueError(f"q, k, v must be [B, T, H, D]; got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     if q.shape != k.shape:
         raise ValueError(f"q and k must have the same shape; got {tuple(q.shape)} and {tuple(k.shape)}")
     if v.shape[:3] != k.shape[:3]:
-        raise ValueError(
-            f"v must be [B, T, H, D_v] with k's B, T, H; got {tuple(v.shape)} and {tuple(k.shape)}"
-        )
+        raise ValueError(f"v must be [B, T, H, D_v] with k's B, T, H; got {tuple(v.shape)} and {tuple(k.shape)}")
     batch, length, heads, d_k = k.shape
     d_v = v.shape[-1]
     components.memory.check_dims(d_k, d_v)
@@ -61,9 +55,7 @@ def prepare(
     missing = [name for name in required if name not in gates]
     extra = [name for name in gates if name not in required]
     if missing or extra:
-        raise ValueError(
-            f"this spec needs exactly the gates {list(required)}; missing {missing}, unexpected {extra}"
-        )
+        raise ValueError(f"this spec needs exactly the gates {list(required)}; missing {missing}, unexpected {extra}")
     in_dims = {i for _, i in shapes.values()}
     prepared = {}
     for name in required:
@@ -76,9 +68,7 @@ def prepare(
         if gate.dim() == 4:
             width = gate.shape[-1]
             if name in OUTPUT_GATES and width != d_v:
-                raise ValueError(
-                    f"channel-wise gate {name!r} acts on values: width must be D_v={d_v}, got {width}"
-                )
+                raise ValueError(f"channel-wise gate {name!r} acts on values: width must be D_v={d_v}, got {width}")
             if name not in OUTPUT_GATES and in_dims != {width}:
                 raise ValueError(
                     f"channel-wise gate {name!r} acts on the input dimension of every memory weight "

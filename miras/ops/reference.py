@@ -39,7 +39,7 @@ def reference_scan(
     p = prepare(q, k, v, spec, gates)
     c, alg = p.components, p.components.algorithm
     acc, mom = initial(p, initial_state)
-    ones = p.k.new_ones(p.k.shape[:2] + (1,))
+    ones = p.k.new_ones((*p.k.shape[:2], 1))
     gate_at = {name: (lambda t, g=g: g[:, :, t]) for name, g in p.gates.items()}
     outputs = []
     for start, end in minibatches(p.length, alg.params.batch_size, alg.params.lag_token):

@@ -33,9 +33,7 @@ class AlgorithmParams(Params):
     read: Literal["after_write", "before_write"] = Field(
         "after_write", description="a token reads the memory after (paper) or before its own write"
     )
-    lag_token: bool = Field(
-        False, description="the first token of every b-chunk is a mini-batch of its own (Memora)"
-    )
+    lag_token: bool = Field(False, description="the first token of every b-chunk is a mini-batch of its own (Memora)")
 
 
 class Algorithm:

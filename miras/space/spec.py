@@ -99,9 +99,7 @@ class MirasSpec(BaseModel):
         if problems:
             raise SpecError(problems)
         params = {
-            axis: REGISTRIES[axis]
-            .get(getattr(self, axis).name)
-            .params.model_validate(getattr(self, axis).params)
+            axis: REGISTRIES[axis].get(getattr(self, axis).name).params.model_validate(getattr(self, axis).params)
             for axis in AXES
         }
         return self._build(params)
