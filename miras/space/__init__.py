@@ -4,7 +4,7 @@ from . import algorithms, biases, memories, retention  # noqa: F401  (register t
 from .algorithms import Algorithm, AlgorithmParams
 from .biases import AttentionalBias
 from .memories import Memory
-from .presets import NOT_EXPRESSIBLE, PRESETS, Preset, get_preset
+from .presets import NOT_EXPRESSIBLE, PRESETS, TABLE1_ROWS, Preset, get_preset
 from .registry import (
     AXES,
     BUILTIN,
@@ -31,6 +31,7 @@ __all__ = [
     "PLUGIN_GROUP",
     "PRESETS",
     "REGISTRIES",
+    "TABLE1_ROWS",
     "Algorithm",
     "AlgorithmParams",
     "AttentionalBias",

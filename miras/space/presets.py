@@ -200,9 +200,30 @@ PRESETS: dict[str, Preset] = _all()
 NOT_EXPRESSIBLE: dict[str, str] = {
     "Transformer": "non-parametric memory (a KV cache); provided as the transformer baseline model",
     "DFW": "decay (beta_t alpha_t^T) acts on both sides of the matrix; retention gates act on one side",
-    "Lightning": "same spec as RetNet (a multi-row constant-decay memory): use the retnet preset",
     "HGRN2": "its key is tied to the decay gate (v_t (1 - alpha_t)^T), which is a mixer choice, not an axis",
 }
+
+
+TABLE1_ROWS: dict[str, str] = {
+    "RetNet": "retnet",
+    "LA": "linear_attention",
+    "Lightning": "retnet",
+    "GLA": "gla",
+    "Mamba": "mamba2",
+    "DeltaNet": "deltanet",
+    "Longhorn": "longhorn",
+    "TTT-Linear": "ttt_linear",
+    "Gated DeltaNet": "gated_deltanet",
+    "RWKV-7": "rwkv7",
+    "DeltaProduct": "deltaproduct",
+    "TTT-MLP": "ttt_mlp",
+    "Titans-LMM": "titans",
+    "Moneta": "moneta",
+    "Yaad": "yaad",
+    "Memora": "memora",
+}
+"""Rows of the paper's Table 1 -> the preset that expresses them (Lightning = RetNet's spec with a
+matrix memory; the Mamba row is expressed by Mamba2's data-dependent scalar decay)."""
 
 
 def get_preset(name: str) -> Preset:
@@ -212,4 +233,4 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-__all__ = ["DEFAULT_SWA_WINDOW", "NOT_EXPRESSIBLE", "PRESETS", "Preset", "get_preset"]
+__all__ = ["DEFAULT_SWA_WINDOW", "NOT_EXPRESSIBLE", "PRESETS", "TABLE1_ROWS", "Preset", "get_preset"]

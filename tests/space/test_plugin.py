@@ -1,0 +1,95 @@
+"""A real third-party plugin: a distribution declaring a ``miras.plugins`` entry point, pip-installed
+into a temporary target directory and used by a separate Python process."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "miras-cauchy-bias"
+
+
+@pytest.fixture(scope="module")
+def plugin_env(tmp_path_factory):
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(FIXTURE)],
+        check=True,
+    )  # fmt: skip
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), env.get("PYTHONPATH")]))
+    return env
+
+
+def run(env, *args, **kwargs):
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, **kwargs)
+
+
+def test_plugin_bias_is_listed_with_its_origin(plugin_env):
+    result = run(plugin_env, "-m", "miras.cli", "list", "bias")
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.strip().startswith("cauchy"))
+    assert "[miras-cauchy-bias]" in line and "Cauchy" in line
+    assert "scale: float = 1.0" in result.stdout
+
+
+def test_plugin_bias_validates_in_a_config_by_name(plugin_env, tmp_path):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            name: plugin
+            task: {name: mqar}
+            space:
+              grid:
+                memory: [linear]
+                bias: [l2, {name: cauchy, params: {scale: 2.0}}]
+                retention: [none]
+                algorithm: [gd]
+            """
+        )
+    )
+    result = run(plugin_env, "-m", "miras.cli", "validate", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "2 combinations" in result.stdout
+    config.write_text(config.read_text().replace("scale: 2.0", "scale: -1"))
+    result = run(plugin_env, "-m", "miras.cli", "validate", str(config))
+    assert result.returncode == 2 and "space.grid.bias[1]" in result.stderr
+
+
+def test_without_the_plugin_the_name_is_unknown(tmp_path):
+    result = run(dict(os.environ), "-c", "from miras.space import REGISTRIES; print('cauchy' in REGISTRIES['bias'])")
+    assert result.stdout.strip() == "False"
+
+
+def test_plugin_bias_runs_through_autograd_in_every_implementation(plugin_env):
+    script = textwrap.dedent(
+        """
+        import torch
+        from miras.ops import miras_scan
+        from miras.space import MirasSpec
+        torch.manual_seed(0)
+        B, T, H, D = 2, 9, 2, 4
+        spec = MirasSpec.of("mlp", {"name": "cauchy", "params": {"scale": 0.5}}, "l2",
+                            {"name": "gd", "params": {"batch_size": 3}})
+        q, k, v = (torch.randn(B, T, H, D, dtype=torch.float64, requires_grad=True) for _ in range(3))
+        gates = {n: torch.rand(B, T, H, dtype=torch.float64, requires_grad=True) for n in ("lr", "decay")}
+        init = {n: 0.3 * torch.randn(B, H, 16, 4, dtype=torch.float64) if n == "W1"
+                else 0.3 * torch.randn(B, H, 4, 16, dtype=torch.float64) for n in ("W1", "W2")}
+        results = {}
+        for impl in ("reference", "chunked"):
+            out, _ = miras_scan(q, k, v, spec, gates, initial_state=init, impl=impl)
+            grads = torch.autograd.grad(out.square().sum(), (q, k, v, gates["lr"]))
+            results[impl] = (out, *grads)
+        for a, b in zip(results["reference"], results["chunked"]):
+            assert torch.allclose(a, b, rtol=1e-9, atol=1e-10), (a - b).abs().max()
+        print("OK", float(results["reference"][0].abs().mean()))
+        """
+    )
+    result = run(plugin_env, "-c", script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK")
