@@ -128,6 +128,17 @@ def minibatches(length: int, batch_size: int, lag_token: bool) -> list[tuple[int
     return out
 
 
+def closes_minibatch(t: int, batch_size: int, lag_token: bool) -> bool:
+    """Whether token ``t`` (absolute position) is the last of a *full* mini-batch.
+
+    The mirror map is applied after such tokens. A sequence that ends inside a mini-batch does
+    not close it, so decoding token by token (which cannot know where the sequence ends) equals
+    the full forward.
+    """
+    position = t % batch_size
+    return position == batch_size - 1 or (lag_token and position == 0)
+
+
 def weight_gate(gate: Tensor) -> Tensor:
     """A decay or momentum gate ``[B, H, ..., 1|D]`` broadcast over a weight ``[B, H, ..., out, in]``."""
     return gate.unsqueeze(-2)
@@ -138,4 +149,4 @@ def implicit_lr(lr: Tensor, k: Tensor) -> Tensor:
     return lr / (1 + lr * (k * k).sum(-1, keepdim=True))
 
 
-__all__ = ["MOMENTUM_PREFIX", "Problem", "State", "final", "initial", "minibatches", "prepare"]
+__all__ = ["MOMENTUM_PREFIX", "Problem", "State", "closes_minibatch", "final", "initial", "minibatches", "prepare"]

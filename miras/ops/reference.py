@@ -1,16 +1,58 @@
-"""The specification: a plain loop over tokens, mini-batch by mini-batch.
+"""The specification: one token at a time.
 
-Per-token gradients come from autograd of the bias's *loss* (never its closed-form error
-signal), so this loop also checks every closed form used by the fast paths. Keep it short.
+:func:`reference_step` advances the memory by one token; :func:`reference_scan` loops it over a
+sequence, and token-by-token decoding calls it directly, so decoding and the specification are
+the same code. Per-token gradients come from autograd of the bias's *loss* (never its
+closed-form error signal), so this loop also checks every closed form used by the fast paths.
+Keep it short: docs/semantics.md states the same rules in words.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
 from ..space import AttentionalBias, Components, MirasSpec
-from .common import State, final, implicit_lr, initial, minibatches, prepare, weight_gate
+from .common import (
+    State,
+    closes_minibatch,
+    final,
+    implicit_lr,
+    initial,
+    prepare,
+    resolve,
+)
+
+
+@dataclass(frozen=True)
+class StepState:
+    """Everything token ``position`` needs: the state and the current mini-batch's start."""
+
+    position: int
+    accumulators: State
+    momenta: State
+    start_weights: State
+    """``psi(A)`` at the start of the current mini-batch."""
+    start_accumulators: State
+    cum_decay: Tensor
+    """Product of the decays since the mini-batch start, ``[B, H, 1, 1|D]``: per-token gates
+    ``[B, H, 1, 1|D]`` broadcast over weights ``[B, H, out, in]`` on the input dimension."""
+    read: State
+    """The weights the previous token read (for ``read: before_write``)."""
+
+    def memory_state(self) -> State:
+        """The memory state in the layout of ``miras_scan``'s ``final_state``."""
+        return final(self.accumulators, self.momenta)
+
+
+def start_state(c: Components, accumulators: State, momenta: State) -> StepState:
+    """The step state before the first token, from the dual accumulators (and momenta)."""
+    weights = {n: c.retention.project(a) for n, a in accumulators.items()}
+    some = next(iter(accumulators.values()))
+    ones = some.new_ones((*some.shape[:2], 1, 1))
+    return StepState(0, accumulators, momenta, weights, accumulators, ones, weights)
 
 
 def token_gradient(c: Components, weights: State, k: Tensor, v: Tensor, gates: dict[str, Tensor]) -> State:
@@ -25,6 +67,44 @@ def token_gradient(c: Components, weights: State, k: Tensor, v: Tensor, gates: d
     return grad
 
 
+def reference_step(
+    c: Components, s: StepState, q: Tensor, k: Tensor, v: Tensor, gates: dict[str, Tensor]
+) -> tuple[Tensor, StepState]:
+    """One token: ``q``, ``k``, ``v`` ``[B, H, 1, D]``, gates ``[B, H, 1, 1|D]`` -> ``y`` ``[B, H, 1, D_v]``."""
+    alg = c.algorithm.params
+    position = s.position % alg.batch_size
+    if position == 0 or (alg.lag_token and position == 1):  # a mini-batch starts here
+        weights = {n: c.retention.project(a) for n, a in s.accumulators.items()}
+        s = replace(s, start_weights=weights, start_accumulators=s.accumulators, cum_decay=torch.ones_like(s.cum_decay))
+    decay = gates["decay"] if c.retention.uses_decay else torch.ones_like(s.cum_decay)
+    cum_decay = s.cum_decay * decay
+    if c.algorithm.implicit:
+        gates = gates | {"lr": implicit_lr(gates["lr"], k)}
+    at = s.start_weights
+    if alg.grad_at == "decayed":
+        at = {n: cum_decay * w for n, w in at.items()}
+    acc = {n: decay * a for n, a in s.accumulators.items()}
+    mom = s.momenta
+    for step in range(c.algorithm.steps):
+        if step > 0:
+            at = {n: c.retention.project(a) for n, a in acc.items()}
+        grad = token_gradient(c, at, k, v, gates)
+        if c.algorithm.momentum:
+            mom = {n: gates["momentum"] * mom[n] - grad[n] for n in mom}
+            acc = {n: acc[n] + mom[n] for n in acc}
+        else:
+            acc = {n: acc[n] - grad[n] for n in acc}
+    if closes_minibatch(s.position, alg.batch_size, alg.lag_token):
+        read = {n: c.retention.project(a) for n, a in acc.items()}
+    elif c.retention.identity:
+        read = acc
+    else:  # inside a mini-batch the weights move linearly from the start weights
+        scale = cum_decay
+        read = {n: scale * s.start_weights[n] + acc[n] - scale * s.start_accumulators[n] for n in acc}
+    y = c.memory.forward(read if alg.read == "after_write" else s.read, q)
+    return y, replace(s, position=s.position + 1, accumulators=acc, momenta=mom, cum_decay=cum_decay, read=read)
+
+
 def reference_scan(
     q: Tensor,
     k: Tensor,
@@ -36,50 +116,17 @@ def reference_scan(
     output_final_state: bool = False,
 ) -> tuple[Tensor, State | None]:
     """Run the memory over the sequence token by token. Arguments as :func:`miras.ops.miras_scan`."""
-    p = prepare(q, k, v, spec, gates)
-    c, alg = p.components, p.components.algorithm
-    acc, mom = initial(p, initial_state)
-    ones = p.k.new_ones((*p.k.shape[:2], 1))
-    gate_at = {name: (lambda t, g=g: g[:, :, t]) for name, g in p.gates.items()}
+    p = prepare(q, k, v, resolve(spec), gates)
+    s = start_state(p.components, *initial(p, initial_state))
     outputs = []
-    for start, end in minibatches(p.length, alg.params.batch_size, alg.params.lag_token):
-        start_weights = {n: c.retention.project(a) for n, a in acc.items()}
-        start_acc = dict(acc)
-        cum_decay = ones
-        read = start_weights
-        for t in range(start, end):
-            step_gates = {name: at(t).unsqueeze(2) for name, at in gate_at.items()}
-            decay = step_gates["decay"] if c.retention.uses_decay else ones.unsqueeze(2)
-            cum_decay = cum_decay * decay.squeeze(2)
-            k_t, v_t = p.k[:, :, t : t + 1], p.v[:, :, t : t + 1]
-            if alg.implicit:
-                step_gates["lr"] = implicit_lr(step_gates["lr"], k_t)
-            at = start_weights
-            if alg.params.grad_at == "decayed":
-                at = {n: weight_gate(cum_decay) * w for n, w in start_weights.items()}
-            acc = {n: weight_gate(decay.squeeze(2)) * a for n, a in acc.items()}
-            for step in range(alg.steps):
-                if step > 0:
-                    at = {n: c.retention.project(a) for n, a in acc.items()}
-                grad = token_gradient(c, at, k_t, v_t, step_gates)
-                if alg.momentum:
-                    mu = weight_gate(step_gates["momentum"].squeeze(2))
-                    mom = {n: mu * mom[n] - grad[n] for n in mom}
-                    acc = {n: acc[n] + mom[n] for n in acc}
-                else:
-                    acc = {n: acc[n] - grad[n] for n in acc}
-            previous = read
-            if t == end - 1:
-                read = {n: c.retention.project(a) for n, a in acc.items()}
-            elif c.retention.identity:
-                read = acc
-            else:  # inside a mini-batch the weights move linearly from the start weights
-                scale = weight_gate(cum_decay)
-                read = {n: scale * start_weights[n] + acc[n] - scale * start_acc[n] for n in acc}
-            use = read if alg.params.read == "after_write" else previous
-            outputs.append(c.memory.forward(use, p.q[:, :, t : t + 1]))
+    for t in range(p.length):
+        at = slice(t, t + 1)
+        y, s = reference_step(
+            p.components, s, p.q[:, :, at], p.k[:, :, at], p.v[:, :, at], {n: g[:, :, at] for n, g in p.gates.items()}
+        )
+        outputs.append(y)
     out = torch.cat(outputs, dim=2).transpose(1, 2)
-    return out, (final(acc, mom) if output_final_state else None)
+    return out, (s.memory_state() if output_final_state else None)
 
 
-__all__ = ["reference_scan", "token_gradient"]
+__all__ = ["StepState", "reference_scan", "reference_step", "start_state", "token_gradient"]
