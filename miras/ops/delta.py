@@ -1,0 +1,188 @@
+"""Exact parallel scan of the delta-rule family at b = 1: the WY / UT chunk transform.
+
+Covers DeltaNet, Gated DeltaNet, Longhorn and DeltaProduct: a linear memory ``W`` (``[D_v, D_k]``)
+trained on the l2 bias ``1/2 ||W k - v||^2`` one token at a time, with an optional per-head decay
+``alpha_t`` applied before the gradient step (``grad_at="decayed"``):
+
+    W_t = alpha_t W_{t-1} - beta_t (alpha_t W_{t-1} k_t - v_t) k_t^T,   o_t = W_t q_t.
+
+``beta_t`` is the lr gate (GD) or ``lr / (1 + lr ||k||^2)`` (implicit GD). ``steps`` GD steps per
+token become ``steps`` pseudo-tokens with the same ``k, v, beta``; the decay acts on the first, the
+read happens after the last (DeltaProduct).
+
+Internally the state is ``S = W^T`` (``[D_k, D_v]``, fla's layout). Inside a chunk of ``C``
+(pseudo-)tokens with cumulative decay ``e^{g_i} = alpha_1 ... alpha_i`` and ``G_ij = e^{g_i - g_j}``
+(``i >= j``; formed as products, never through logs, so that strong decays lose no precision and a
+decay of exactly 0 keeps finite gradients), the recurrence unrolls to (fla's
+``chunk_gated_delta_rule``, in plain torch):
+
+    L = strict_tril(diag(beta) K K^T * G),   (I + L) [U | Y] = [diag(beta) V | diag(beta e^g) K],
+    V' = U - Y S_0,   O = (Q * e^g) S_0 + tril(Q K^T * G) V',
+    S_C = e^{g_C} S_0 + (K * e^{g_C - g})^T V'.
+
+The unit lower-triangular system is solved with ``torch.linalg.solve_triangular``: on CPU (fp32,
+2 threads, B=4, H=4, 16 chunks of 64, D=64) building ``L`` and solving, forward + backward, took a
+median 40 ms, against 101 ms with fla's row-by-row forward substitution of ``(I + L)^{-1}``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..space import Components, MirasSpec
+from ..space.algorithms import GD, ImplicitGD
+from ..space.biases import L2
+from ..space.memories import LinearMemory
+from ..space.retention import L2Decay, NoRetention
+from .common import Problem, State, final, implicit_lr, initial, prepare
+
+DEFAULT_CHUNK_SIZE = 64
+
+
+def delta_unsupported(problem: Problem) -> str | None:
+    """``None`` when :func:`delta_scan` computes ``problem`` exactly, else a one-line reason."""
+    c = problem.components
+    alg = c.algorithm.params
+    checks = [
+        (type(c.memory) is LinearMemory, "the delta rule needs the linear memory"),
+        (type(c.bias) is L2, "the delta rule needs the l2 attentional bias"),
+        (type(c.retention) in (NoRetention, L2Decay), "the delta rule needs retention none or l2"),
+        (type(c.algorithm) in (GD, ImplicitGD), "the delta rule needs algorithm gd or implicit_gd (no momentum)"),
+        (alg.batch_size == 1, "the delta rule is exact online learning: it needs algorithm batch_size 1"),
+        (not alg.lag_token, "the delta rule has no lag token"),
+        (
+            not c.retention.uses_decay or alg.grad_at == "decayed",
+            "with a decay the delta rule differentiates at alpha*W: set algorithm grad_at 'decayed'",
+        ),
+        (alg.read == "after_write", "the delta scan reads after the write: set algorithm read 'after_write'"),
+        (
+            problem.gates["lr"].shape[-1] == 1,
+            "a channel-wise lr makes the UT transform differ per value channel: use a per-head lr [B, T, H]",
+        ),
+        (
+            not c.retention.uses_decay or problem.gates["decay"].shape[-1] == 1,
+            "a channel-wise decay does not commute with k k^T in the UT transform: use a per-head decay [B, T, H]",
+        ),
+    ]
+    return next((reason for ok, reason in checks if not ok), None)
+
+
+def delta_scan(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    spec: MirasSpec | Components,
+    gates: dict[str, Tensor],
+    *,
+    initial_state: State | None = None,
+    output_final_state: bool = False,
+    chunk_size: int | None = None,
+) -> tuple[Tensor, State | None]:
+    """Chunk-parallel delta rule; arguments and returns as :func:`miras.ops.reference.reference_scan`.
+
+    ``q``, ``k`` ``[B, T, H, D_k]``, ``v`` ``[B, T, H, D_v]``, gates ``[B, T, H]``; returns
+    ``[B, T, H, D_v]`` and, if asked, ``{"W": [B, H, D_v, D_k]}``. ``chunk_size`` defaults to 64.
+    """
+    p = prepare(q, k, v, spec, gates)
+    reason = delta_unsupported(p)
+    if reason is not None:
+        raise ValueError(f"delta_scan does not support this problem: {reason}")
+    acc, mom = initial(p, initial_state)
+    keys, values, beta, decay = pseudo_tokens(p)
+    chunk = chunk_size or DEFAULT_CHUNK_SIZE
+    steps = p.components.algorithm.steps
+    queries = p.q.repeat_interleave(steps, dim=2)
+    out, state = chunked_delta_rule(queries, keys, values, beta, decay, acc["W"].transpose(-1, -2), chunk)
+    out = out[:, :, steps - 1 :: steps].transpose(1, 2)
+    acc = {"W": state.transpose(-1, -2)}
+    return out, (final(acc, mom) if output_final_state else None)
+
+
+def pseudo_tokens(p: Problem) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Keys, values ``[B, H, N, D]``, step sizes and decays ``[B, H, N]`` with ``N = steps * T``.
+
+    Every token becomes ``steps`` pseudo-tokens with its ``k, v, beta``; its decay goes to the first.
+    """
+    c, steps = p.components, p.components.algorithm.steps
+    dtype = p.k.dtype
+    beta = p.gates["lr"].to(dtype)
+    if c.algorithm.implicit:
+        beta = implicit_lr(beta, p.k)
+    decay = p.gates["decay"].to(dtype) if c.retention.uses_decay else torch.ones_like(beta)
+    decay = torch.cat((decay, decay.new_ones(*decay.shape[:-1], steps - 1)), -1).flatten(-2)
+    keys, values, beta = (x.repeat_interleave(steps, dim=2) for x in (p.k, p.v, beta.squeeze(-1)))
+    return keys, values, beta, decay
+
+
+def chunked_delta_rule(
+    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, decay: Tensor, state: Tensor, chunk: int
+) -> tuple[Tensor, Tensor]:
+    """The gated delta rule over ``N`` tokens, chunk by chunk.
+
+    ``q``, ``k`` ``[B, H, N, D_k]``, ``v`` ``[B, H, N, D_v]``, ``beta``, ``decay`` ``[B, H, N]``,
+    ``state`` ``S_0 = W_0^T`` ``[B, H, D_k, D_v]``. Returns every output ``[B, H, N, D_v]`` (read after
+    the write) and the final ``S`` ``[B, H, D_k, D_v]``. ``N`` is padded to a multiple of ``chunk`` with
+    tokens that change nothing (``k = v = 0``, ``beta = 0``, decay 1).
+    """
+    length = k.shape[2]
+    pad = -length % chunk
+    q, k, v = (F.pad(x, (0, 0, 0, pad)).unflatten(2, (-1, chunk)) for x in (q, k, v))
+    beta = F.pad(beta, (0, pad)).unflatten(2, (-1, chunk))
+    decay = F.pad(decay, (0, pad), value=1.0).unflatten(2, (-1, chunk))
+    gamma = decay_products(decay)  # [B, H, n, C, C]: G_ij = e^{g_i - g_j}, zero above the diagonal
+    decay_from_start = decay.cumprod(-1).unsqueeze(-1)  # e^{g_i}, [B, H, n, C, 1]
+    decay_to_end = gamma[..., -1, :].unsqueeze(-1)  # e^{g_C - g_i}, [B, H, n, C, 1]
+    chunk_decay = decay_from_start[..., -1, :].unsqueeze(-1)  # e^{g_C}, [B, H, n, 1, 1]
+    u, y = ut_transform(k, v, beta.unsqueeze(-1), gamma, decay_from_start)
+    starts, values, state = chunk_states(u, y, k * decay_to_end, chunk_decay, state)
+    inner = (q @ k.transpose(-1, -2)) * gamma  # [B, H, n, C, C], causal (diagonal included)
+    out = (q * decay_from_start) @ starts + inner @ values
+    return out.flatten(2, 3)[:, :, :length], state
+
+
+def decay_products(decay: Tensor) -> Tensor:
+    """``G[..., i, j] = prod_{j < l <= i} decay[..., l]`` for ``i >= j``, zero above the diagonal.
+
+    ``decay`` ``[..., C]`` -> ``[..., C, C]``. Multiplied directly, not as ``exp(g_i - g_j)``: strong
+    decays lose no precision to cancellation and a decay of exactly 0 keeps finite gradients.
+    """
+    size = decay.shape[-1]
+    ones = torch.ones(size, size, dtype=torch.bool, device=decay.device)
+    x = decay.unsqueeze(-1).expand(*decay.shape, size)  # x[..., l, j] = decay[l]
+    x = x.masked_fill(~torch.tril(ones, -1), 1).cumprod(-2)
+    return x.masked_fill(~torch.tril(ones), 0)
+
+
+def ut_transform(k: Tensor, v: Tensor, beta: Tensor, gamma: Tensor, decay: Tensor) -> tuple[Tensor, Tensor]:
+    """Solve ``(I + L) [U | Y] = [beta V | beta e^g K]`` with ``L = strict_tril(beta K K^T * G)``.
+
+    ``k`` ``[B, H, n, C, D_k]``, ``v`` ``[B, H, n, C, D_v]``, ``beta`` and ``decay = e^g``
+    ``[B, H, n, C, 1]``, ``gamma`` ``[B, H, n, C, C]``. Returns ``U`` ``[.., C, D_v]``, ``Y`` ``[.., C, D_k]``.
+    """
+    lower = torch.tril((beta * k) @ k.transpose(-1, -2) * gamma, -1)
+    system = lower + torch.eye(k.shape[-2], dtype=k.dtype, device=k.device)
+    rhs = torch.cat((beta * v, beta * decay * k), dim=-1)
+    solution = torch.linalg.solve_triangular(system, rhs, upper=False, unitriangular=True)
+    return solution.split((v.shape[-1], k.shape[-1]), dim=-1)
+
+
+def chunk_states(
+    u: Tensor, y: Tensor, k_end: Tensor, chunk_decay: Tensor, state: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The state at the start of every chunk, the corrected values ``V' = U - Y S_0``, the final state.
+
+    The only sequential part. ``u`` ``[B, H, n, C, D_v]``, ``y`` and ``k_end = K * e^{g_C - g}``
+    ``[B, H, n, C, D_k]``, ``chunk_decay`` ``[B, H, n, 1, 1]``, ``state`` ``[B, H, D_k, D_v]``.
+    Returns ``[B, H, n, D_k, D_v]``, ``[B, H, n, C, D_v]`` and ``[B, H, D_k, D_v]``.
+    """
+    starts, values = [], []
+    for i in range(u.shape[2]):
+        starts.append(state)
+        values.append(u[:, :, i] - y[:, :, i] @ state)
+        state = chunk_decay[:, :, i] * state + k_end[:, :, i].transpose(-1, -2) @ values[-1]
+    return torch.stack(starts, dim=2), torch.stack(values, dim=2), state
+
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "delta_scan", "delta_unsupported"]

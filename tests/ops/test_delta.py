@@ -1,0 +1,184 @@
+"""The WY/UT delta scan equals the reference loop: outputs, final state and every gradient."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from miras.ops.common import prepare
+from miras.ops.delta import delta_scan, delta_unsupported
+from miras.ops.reference import reference_scan
+from miras.space import PRESETS, MirasSpec
+
+PRESET_NAMES = ("deltanet", "gated_deltanet", "longhorn", "deltaproduct")
+# (T, H, D_k, D_v, chunk_size, with initial state)
+SHAPES = [
+    (1, 2, 8, 8, 64, False),
+    (7, 1, 4, 6, 4, True),
+    (63, 2, 8, 8, 16, True),
+    (100, 3, 16, 8, 32, False),
+    (100, 1, 8, 16, None, True),
+]
+TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
+
+
+def rel_rms(x: torch.Tensor, ref: torch.Tensor) -> float:
+    """``||x - ref||_rms / ||ref||_rms`` (0 when both vanish)."""
+    diff = (x - ref).double().pow(2).mean().sqrt()
+    scale = ref.double().pow(2).mean().sqrt()
+    return 0.0 if diff == 0 else (diff / scale).item()
+
+
+def make_inputs(spec, batch, length, heads, d_k, d_v, dtype, *, init, lr_scale=1.0, decay_scale=1.0, seed=42):
+    """Leaf tensors ``q, k, v`` ``[B, T, H, D]`` (unit-norm keys), per-head gates, optional state."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    q, k, v = randn(batch, length, heads, d_k), randn(batch, length, heads, d_k), randn(batch, length, heads, d_v)
+    k = F.normalize(k, dim=-1)
+    gates = {}
+    for name in spec.resolve().required_gates():
+        raw = randn(batch, length, heads)
+        if name == "decay":  # log-decay in (-inf, 0), stressed by decay_scale
+            gates[name] = torch.exp(decay_scale * F.logsigmoid(raw + 2))
+        else:
+            gates[name] = lr_scale * torch.sigmoid(raw)
+    state = {"W": 0.5 * randn(batch, heads, d_v, d_k)} if init else None
+    leaves = {"q": q, "k": k, "v": v, **{f"gate.{n}": g for n, g in gates.items()}}
+    if state is not None:
+        leaves["state.W"] = state["W"]
+    leaves = {n: x.to(dtype).requires_grad_() for n, x in leaves.items()}
+    gates = {n[5:]: x for n, x in leaves.items() if n.startswith("gate.")}
+    state = {"W": leaves["state.W"]} if init else None
+    return leaves, gates, state
+
+
+def run(scan, spec, leaves, gates, state, **kwargs):
+    """Output, final state and the gradients of every leaf for a fixed random cotangent."""
+    out, final = scan(
+        leaves["q"], leaves["k"], leaves["v"], spec, gates, initial_state=state, output_final_state=True, **kwargs
+    )
+    gen = torch.Generator().manual_seed(7)
+    w_out = torch.randn(out.shape, generator=gen, dtype=torch.float64).to(out.dtype)
+    w_state = torch.randn(final["W"].shape, generator=gen, dtype=torch.float64).to(out.dtype)
+    loss = (out * w_out).sum() + (final["W"] * w_state).sum()
+    grads = torch.autograd.grad(loss, list(leaves.values()))
+    return {"out": out, "final": final["W"]} | {f"d{n}": g for n, g in zip(leaves, grads, strict=True)}
+
+
+def case_id(shape):
+    length, heads, d_k, d_v, chunk, init = shape
+    return f"T{length}-H{heads}-K{d_k}-V{d_v}-C{chunk}" + ("-init" if init else "")
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=case_id)
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_delta_equals_reference_fp64(preset, shape):
+    check_against_reference(preset, shape, torch.float64)
+
+
+@pytest.mark.parametrize("shape", [SHAPES[2], SHAPES[3]], ids=case_id)
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_delta_equals_reference_fp32(preset, shape):
+    check_against_reference(preset, shape, torch.float32)
+
+
+def check_against_reference(preset, shape, dtype):
+    length, heads, d_k, d_v, chunk, init = shape
+    spec = PRESETS[preset].spec
+    leaves, gates, state = make_inputs(spec, 2, length, heads, d_k, d_v, dtype, init=init)
+    ref = run(reference_scan, spec, leaves, gates, state)
+    got = run(delta_scan, spec, leaves, gates, state, chunk_size=chunk)
+    assert got.keys() == ref.keys()
+    for name in ref:
+        assert got[name].dtype == dtype, name
+        error = rel_rms(got[name], ref[name])
+        assert error <= TOLERANCE[dtype], f"{name}: rel-RMS {error:.2e}"
+
+
+@pytest.mark.parametrize("decay_scale", [0.01, 1.0, 10.0])
+@pytest.mark.parametrize(("preset", "lr_scale"), [
+    ("gated_deltanet", 0.0), ("gated_deltanet", 1.99), ("deltaproduct", 1.99), ("longhorn", 1e4), ("deltanet", 0.0),
+])  # fmt: skip
+def test_extreme_gates_are_finite_and_exact(preset, lr_scale, decay_scale):
+    """Log-decays scaled by 0.01..10, lr 0 and at the edge of stability (|1 - lr ||k||^2| ~ 1)."""
+    spec = PRESETS[preset].spec
+    args = dict(init=True, lr_scale=lr_scale, decay_scale=decay_scale)
+    leaves, gates, state = make_inputs(spec, 1, 70, 2, 8, 8, torch.float64, **args)
+    ref = run(reference_scan, spec, leaves, gates, state)
+    got = run(delta_scan, spec, leaves, gates, state, chunk_size=32)
+    for name in ref:
+        assert torch.isfinite(got[name]).all(), name
+        assert rel_rms(got[name], ref[name]) <= 1e-9, name
+    leaves32, gates32, state32 = make_inputs(spec, 1, 70, 2, 8, 8, torch.float32, **args)
+    got32 = run(delta_scan, spec, leaves32, gates32, state32, chunk_size=32)
+    assert all(torch.isfinite(x).all() for x in got32.values())
+
+
+def test_default_chunk_and_no_final_state():
+    spec = PRESETS["gated_deltanet"].spec
+    leaves, gates, _ = make_inputs(spec, 1, 130, 2, 8, 8, torch.float64, init=False)
+    out, final = delta_scan(leaves["q"], leaves["k"], leaves["v"], spec, gates)
+    ref, _ = reference_scan(leaves["q"], leaves["k"], leaves["v"], spec, gates)
+    assert final is None
+    assert rel_rms(out, ref) <= 1e-10
+
+
+def _spec(memory="linear", bias="l2", retention="l2", algorithm=None):
+    return MirasSpec.of(memory, bias, retention, algorithm or {"name": "gd", "params": {"grad_at": "decayed"}})
+
+
+UNSUPPORTED = {
+    "mlp memory": (PRESETS["ttt_mlp"].spec, {}, "linear memory"),
+    "dot bias": (PRESETS["mamba2"].spec, {}, "l2 attentional bias"),
+    "lq retention": (_spec(retention="lq"), {}, "retention none or l2"),
+    "momentum": (_spec(algorithm="momentum"), {}, "no momentum"),
+    "mini-batch": (PRESETS["ttt_linear"].spec, {}, "batch_size 1"),
+    "grad at previous": (_spec(algorithm="gd"), {}, "grad_at 'decayed'"),
+    "read before write": (
+        _spec(algorithm={"name": "gd", "params": {"grad_at": "decayed", "read": "before_write"}}),
+        {},
+        "read 'after_write'",
+    ),
+    "channel-wise lr": (PRESETS["deltanet"].spec, {"lr": 8}, "channel-wise lr"),
+    "channel-wise decay": (PRESETS["rwkv7"].spec, {"decay": 8}, "channel-wise decay"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNSUPPORTED))
+def test_unsupported_problems_say_why(case):
+    spec, widths, reason = UNSUPPORTED[case]
+    batch, length, heads, dim = 1, 3, 2, 8
+    x = torch.randn(batch, length, heads, dim)
+    gates = {
+        name: torch.rand(batch, length, heads, *([widths[name]] if name in widths else []))
+        for name in spec.resolve().required_gates()
+    }
+    message = delta_unsupported(prepare(x, x, x, spec, gates))
+    assert message is not None and reason in message and "\n" not in message
+    with pytest.raises(ValueError, match="delta_scan does not support"):
+        delta_scan(x, x, x, spec, gates)
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_supported_presets(preset):
+    spec = PRESETS[preset].spec
+    leaves, gates, _ = make_inputs(spec, 1, 3, 2, 8, 8, torch.float32, init=False)
+    assert delta_unsupported(prepare(leaves["q"], leaves["k"], leaves["v"], spec, gates)) is None
+
+
+@pytest.mark.parametrize("preset", ["gated_deltanet", "deltaproduct"])
+def test_decay_of_exactly_zero(preset):
+    """A decay of 0 wipes the memory; the gradients stay finite and equal the reference's."""
+    spec = PRESETS[preset].spec
+    leaves, gates, state = make_inputs(spec, 1, 40, 2, 8, 8, torch.float64, init=True)
+    with torch.no_grad():
+        gates["decay"][:, [0, 5, 16, 17]] = 0
+    ref = run(reference_scan, spec, leaves, gates, state)
+    got = run(delta_scan, spec, leaves, gates, state, chunk_size=16)
+    for name in ref:
+        assert torch.isfinite(got[name]).all(), name
+        assert rel_rms(got[name], ref[name]) <= 1e-10, name
