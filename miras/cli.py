@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from .space import AXES, PRESETS, REGISTRIES, Option, RegistryError
+from .space import AXES, BASELINES, PRESETS, REGISTRIES, Option, RegistryError
 
 LISTABLE = (*AXES, "presets")
 
@@ -42,11 +42,13 @@ def _format_axis(axis: str) -> list[str]:
 
 
 def _format_presets() -> list[str]:
-    lines = [f"presets ({len(PRESETS)})"]
+    lines = [f"presets ({len(PRESETS)} Miras models, {len(BASELINES)} attention baselines)"]
     for preset in PRESETS.values():
         hybrid = f" + SWA({preset.swa_window})" if preset.hybrid else ""
         lines.append(f"  {preset.name:<18} {preset.spec.shorthand()}{hybrid}")
         lines.append(f"      {preset.description}")
+    for name, description in BASELINES.items():
+        lines.append(f"  {name:<18} baseline\n      {description}")
     return lines
 
 

@@ -4,7 +4,7 @@ from . import algorithms, biases, memories, retention  # noqa: F401  (register t
 from .algorithms import Algorithm, AlgorithmParams
 from .biases import AttentionalBias
 from .memories import Memory
-from .presets import NOT_EXPRESSIBLE, PRESETS, TABLE1_ROWS, Preset, get_preset
+from .presets import BASELINES, NOT_EXPRESSIBLE, PRESETS, TABLE1_ROWS, Preset, get_preset
 from .registry import (
     AXES,
     BUILTIN,
@@ -26,6 +26,7 @@ from .spec import AxisChoice, Components, MirasSpec, SpecError
 
 __all__ = [
     "AXES",
+    "BASELINES",
     "BUILTIN",
     "NOT_EXPRESSIBLE",
     "PLUGIN_GROUP",

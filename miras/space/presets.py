@@ -204,6 +204,12 @@ NOT_EXPRESSIBLE: dict[str, str] = {
 }
 
 
+BASELINES: dict[str, str] = {
+    "transformer": "Transformer++: softmax attention with RoPE in every layer",
+    "swa": "sliding-window softmax attention with RoPE in every layer",
+}
+"""Attention baselines, usable by name wherever a preset is (they are not Miras memories)."""
+
 TABLE1_ROWS: dict[str, str] = {
     "RetNet": "retnet",
     "LA": "linear_attention",
@@ -233,4 +239,4 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-__all__ = ["DEFAULT_SWA_WINDOW", "NOT_EXPRESSIBLE", "PRESETS", "TABLE1_ROWS", "Preset", "get_preset"]
+__all__ = ["BASELINES", "DEFAULT_SWA_WINDOW", "NOT_EXPRESSIBLE", "PRESETS", "TABLE1_ROWS", "Preset", "get_preset"]
