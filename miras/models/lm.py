@@ -1,0 +1,160 @@
+"""Llama-style causal language models: Miras, attention baselines and hybrids.
+
+Every block is pre-RMSNorm: ``x + mixer(norm(x))`` then ``x + SwiGLU(norm(x))``; embeddings are
+tied to the output head. A hybrid alternates Miras and sliding-window-attention blocks
+(Samba-style: each Miras layer is followed by SWA).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from ..space import BASELINES, PRESETS, MirasSpec
+from ..space.presets import DEFAULT_SWA_WINDOW
+from .attention import Attention
+from .gates import GateKind
+from .layers import RMSNorm, SwiGLU
+from .mixer import MirasMixer
+
+DEFAULT_WINDOW = DEFAULT_SWA_WINDOW
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What each layer's mixer is: a Miras memory (``spec``), attention, or both alternating."""
+
+    name: str
+    spec: MirasSpec | None = None
+    gate_kinds: dict[str, GateKind] | None = None
+    attention: Literal["none", "full", "window"] = "none"
+    window: int | None = None
+    hybrid: bool = False
+
+    def layer_kinds(self, n_layers: int) -> list[str]:
+        if self.spec is None:
+            return ["attention"] * n_layers
+        if not self.hybrid:
+            return ["miras"] * n_layers
+        if n_layers < 2:
+            raise ValueError(f"hybrid {self.name!r} alternates Miras and SWA layers: needs n_layers >= 2")
+        return ["miras" if i % 2 == 0 else "attention" for i in range(n_layers)]
+
+
+def architecture(name_or_spec: str | MirasSpec, window: int | None = None) -> Architecture:
+    """A preset name, a baseline name (``transformer``, ``swa``) or a free spec -> its architecture."""
+    if isinstance(name_or_spec, MirasSpec):
+        return Architecture(name_or_spec.shorthand(), name_or_spec)
+    name = name_or_spec
+    if name == "transformer":
+        return Architecture(name, attention="full")
+    if name == "swa":
+        return Architecture(name, attention="window", window=window or DEFAULT_WINDOW)
+    if name not in PRESETS:
+        known = sorted(PRESETS) + sorted(BASELINES)
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(known)}")
+    preset = PRESETS[name]
+    return Architecture(
+        name,
+        preset.spec,
+        dict(preset.gates),
+        attention="window" if preset.hybrid else "none",
+        window=(window or preset.swa_window) if preset.hybrid else None,
+        hybrid=preset.hybrid,
+    )
+
+
+class Block(nn.Module):
+    """Pre-norm residual block: ``x + mixer(norm(x))``, then ``x + mlp(norm(x))``."""
+
+    def __init__(self, d_model: int, mixer: nn.Module) -> None:
+        super().__init__()
+        self.mixer_norm, self.mixer = RMSNorm(d_model), mixer
+        self.mlp_norm, self.mlp = RMSNorm(d_model), SwiGLU(d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.mixer(self.mixer_norm(x))
+        return x + self.mlp(self.mlp_norm(x))
+
+    def step(self, x: Tensor, cache: object) -> tuple[Tensor, object]:
+        y, cache = self.mixer.step(self.mixer_norm(x), cache)
+        x = x + y
+        return x + self.mlp(self.mlp_norm(x)), cache
+
+
+class LanguageModel(nn.Module):
+    """Causal LM: ``ids`` ``[B, T]`` -> logits ``[B, T, vocab]``; ``step`` decodes one token."""
+
+    def __init__(
+        self,
+        arch: Architecture,
+        vocab_size: int,
+        d_model: int,
+        n_layers: int,
+        n_heads: int,
+        gate_rank: int = 32,
+        conv_size: int = 4,
+        impl: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.arch, self.vocab_size = arch, vocab_size
+        self.embed = nn.Embedding(vocab_size, d_model)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        blocks = []
+        for kind in arch.layer_kinds(n_layers):
+            if kind == "miras":
+                assert arch.spec is not None
+                mixer: nn.Module = MirasMixer(d_model, n_heads, arch.spec, arch.gate_kinds, gate_rank, conv_size, impl)
+            else:
+                mixer = Attention(d_model, n_heads, arch.window if arch.attention == "window" else None)
+            blocks.append(Block(d_model, mixer))
+        self.blocks = nn.ModuleList(blocks)
+        self.norm = RMSNorm(d_model)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        x = self.embed(ids)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x) @ self.embed.weight.t()
+
+    def empty_cache(self, batch: int) -> list[object]:
+        like = self.embed.weight
+        return [block.mixer.empty_cache(batch, like) for block in self.blocks]
+
+    @torch.no_grad()
+    def step(self, ids: Tensor, cache: list[object]) -> tuple[Tensor, list[object]]:
+        """One token per sequence: ``ids`` ``[B]`` -> logits ``[B, vocab]`` and the new cache."""
+        x = self.embed(ids)
+        new_cache = []
+        for block, layer_cache in zip(self.blocks, cache, strict=True):
+            x, layer_cache = block.step(x, layer_cache)
+            new_cache.append(layer_cache)
+        return self.norm(x) @ self.embed.weight.t(), new_cache
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        total = sum(p.numel() for p in self.parameters())
+        return total - self.embed.weight.numel() if non_embedding else total
+
+    def state_size(self, seq_len: int) -> int:
+        """Scalars carried per sequence when decoding, after ``seq_len`` tokens: every Miras
+        memory's weights and momenta, plus every attention layer's KV cache. Convolution windows
+        (3 x (kernel-1) x d_model per Miras layer) are not counted."""
+        total = 0
+        for block in self.blocks:
+            mixer = block.mixer
+            total += mixer.state_size(seq_len) if isinstance(mixer, Attention) else mixer.state_size()
+        return total
+
+    def flops_per_token(self, seq_len: int) -> int:
+        """Forward FLOPs per token (estimate): 2 per weight of every matmul (the tied output head
+        included, the embedding lookup excluded), plus attention scores at the mean causal context,
+        plus the memory's updates and reads (:meth:`MirasMixer.memory_flops_per_token`)."""
+        matmul = sum(p.numel() for n, p in self.named_parameters() if p.dim() == 2 and not n.startswith("embed"))
+        total = 2 * (matmul + self.embed.weight.numel())
+        for block in self.blocks:
+            mixer = block.mixer
+            total += mixer.flops_per_token(seq_len) if isinstance(mixer, Attention) else mixer.memory_flops_per_token()
+        return total
