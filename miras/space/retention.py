@@ -97,8 +97,9 @@ class Lq(Retention):
 
     def project(self, accumulator: Tensor) -> Tensor:
         q = self.params.q
-        norm = accumulator.abs().pow(q).sum((-2, -1), keepdim=True).pow(1 / q)
-        scale = norm.clamp_min(self.params.eps).pow(q - 2)
+        # floor before the root: d(s^(1/q))/ds is infinite at s = 0 (NaN gradients for A = 0)
+        norm = accumulator.abs().pow(q).sum((-2, -1), keepdim=True).clamp_min(self.params.eps**q).pow(1 / q)
+        scale = norm.pow(q - 2)
         if self.params.link == "pnorm":
             return torch.sign(accumulator) * accumulator.abs().pow(q - 1) / scale
         return accumulator / scale
