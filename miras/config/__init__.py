@@ -1,0 +1,40 @@
+"""The sweep config: a typed schema for the sweep YAML, and its validation with readable problems."""
+
+from .errors import ConfigError, Problem, format_problems
+from .load import load_config, validate_config
+from .schema import (
+    Combination,
+    GridConfig,
+    LmTask,
+    LrRange,
+    ModelConfig,
+    MqarTask,
+    NeedleTask,
+    ResourcesConfig,
+    SearchConfig,
+    SpaceConfig,
+    SweepConfig,
+    TrackingConfig,
+    TrainingConfig,
+)
+
+__all__ = [
+    "Combination",
+    "ConfigError",
+    "GridConfig",
+    "LmTask",
+    "LrRange",
+    "ModelConfig",
+    "MqarTask",
+    "NeedleTask",
+    "Problem",
+    "ResourcesConfig",
+    "SearchConfig",
+    "SpaceConfig",
+    "SweepConfig",
+    "TrackingConfig",
+    "TrainingConfig",
+    "format_problems",
+    "load_config",
+    "validate_config",
+]

@@ -1,0 +1,429 @@
+"""The sweep YAML schema: typed sections, each field with a default, a constraint and a description.
+
+Pydantic validation checks the structure, types and ranges, and the rules between fields of a
+section (``d_model % n_heads``, ``low < high``, ...). Checks against the axis registries and
+presets, which plugins can extend, are in :meth:`SweepConfig.problems`. :func:`miras.config.load_config`
+runs both and reports every problem at once; docs/config.md is the reference of this module.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from ..space import AXES, PRESETS, REGISTRIES, AxisChoice, MirasSpec, RegistryError
+from .errors import Problem, pydantic_problems, suggest
+from .incompatible import incompatible_combinations
+
+T = TypeVar("T")
+
+
+class Section(BaseModel):
+    """Base of every config model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _unique(values: list[T]) -> list[T]:
+    repeated = sorted({repr(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"values must be unique; repeated: {', '.join(repeated)}")
+    return values
+
+
+def _base_dir(info: ValidationInfo) -> Path:
+    """Folder that relative paths are resolved against: the config file's, else the working directory."""
+    return Path((info.context or {}).get("base_dir") or ".").resolve()
+
+
+def _text_source(value: str, info: ValidationInfo) -> str:
+    """``shakespeare``, ``hf:<dataset>``, or a local file/folder made absolute (relative to the
+    config file's folder when loaded from a file)."""
+    if value == "shakespeare":
+        return value
+    if value.startswith("hf:"):
+        if not value[3:].strip():
+            raise ValueError("'hf:' needs a dataset name, e.g. 'hf:roneneldan/TinyStories'")
+        return value
+    path = (_base_dir(info) / Path(value).expanduser()).resolve()
+    if not path.exists():
+        raise ValueError(
+            f"no such file or folder: {path} (give 'shakespeare', 'hf:<dataset>' or an existing path; "
+            "relative paths are resolved against the config file's folder)"
+        )
+    return str(path)
+
+
+TextSource = Annotated[str, AfterValidator(_text_source)]
+
+
+# --- task ------------------------------------------------------------------------------------
+
+
+class MqarTask(Section):
+    """Multi-query associative recall, compatible with zoology's generator."""
+
+    primary_metric: ClassVar[tuple[str, Literal["max", "min"]]] = ("test_accuracy", "max")
+
+    name: Literal["mqar"] = Field("mqar", description="task name")
+    vocab_size: int = Field(8192, ge=8, description="token vocabulary (keys from the lower half, values the upper)")
+    seq_len: int = Field(64, ge=4, description="sequence length; even and smaller than vocab_size")
+    num_kv_pairs: int = Field(4, ge=1, description="key-value pairs per sequence; 4 * num_kv_pairs <= seq_len")
+    train_examples: int = Field(20000, ge=1, description="training sequences")
+    test_examples: int = Field(1000, ge=1, description="held-out sequences (disjoint seed)")
+    power_a: float = Field(0.01, gt=0, description="power-law exponent a of the query gaps (zoology)")
+
+    @field_validator("seq_len")
+    @classmethod
+    def _seq_len(cls, value: int, info: ValidationInfo) -> int:
+        if value % 2:
+            raise ValueError(f"must be even (got {value})")
+        vocab = info.data.get("vocab_size")
+        if vocab is not None and value >= vocab:
+            raise ValueError(f"must be smaller than vocab_size {vocab} (got {value})")
+        return value
+
+    @field_validator("num_kv_pairs")
+    @classmethod
+    def _num_kv_pairs(cls, value: int, info: ValidationInfo) -> int:
+        seq_len = info.data.get("seq_len")
+        if seq_len is not None and 4 * value > seq_len:
+            raise ValueError(f"4 * num_kv_pairs must be <= seq_len {seq_len} (got {value})")
+        return value
+
+
+NeedleKind = Literal["passkey", "number", "word"]
+
+
+class NeedleTask(Section):
+    """Single-needle retrieval: find a passkey / number / word hidden in a haystack of text."""
+
+    primary_metric: ClassVar[tuple[str, Literal["max", "min"]]] = ("test_accuracy", "max")
+
+    name: Literal["needle"] = Field("needle", description="task name")
+    context_lengths: Annotated[list[Annotated[int, Field(ge=16)]], AfterValidator(_unique)] = Field(
+        [256, 512], min_length=1, description="context lengths (tokens) evaluated; unique, each >= 16"
+    )
+    kinds: Annotated[list[NeedleKind], AfterValidator(_unique)] = Field(
+        ["passkey", "number", "word"], min_length=1, description="needle kinds; unique"
+    )
+    examples_per_length: int = Field(100, ge=1, description="test examples per context length and kind")
+    haystack: TextSource = Field("shakespeare", description="haystack text: 'shakespeare', 'hf:<dataset>' or a path")
+
+
+class LmTask(Section):
+    """Language modelling on real text with a locally trained byte-level BPE."""
+
+    primary_metric: ClassVar[tuple[str, Literal["max", "min"]]] = ("test_loss", "min")
+
+    name: Literal["lm"] = Field("lm", description="task name")
+    source: TextSource = Field(
+        "shakespeare", description="'shakespeare' (offline), a local text file or folder, or 'hf:<dataset>'"
+    )
+    vocab_size: int = Field(4096, ge=256, description="BPE vocabulary size (>= 256, the byte alphabet)")
+    seq_len: int = Field(256, ge=2, description="training sequence length (tokens)")
+    token_budget: int | None = Field(
+        None, ge=1, description="at most this many tokens of the source are used for training; null: all"
+    )
+
+
+Task = Annotated[MqarTask | NeedleTask | LmTask, Field(discriminator="name")]
+
+
+# --- model, training -------------------------------------------------------------------------
+
+
+class ModelConfig(Section):
+    """Size of the language model around each mixer."""
+
+    d_model: int = Field(64, ge=8, description="model width")
+    n_layers: int = Field(2, ge=1, description="number of blocks")
+    n_heads: int = Field(2, ge=1, description="memory heads; must divide d_model")
+    gate_rank: int = Field(32, ge=1, description="rank of the low-rank projection that produces the gates")
+    conv_size: int = Field(4, ge=1, description="kernel of the depthwise causal conv on q, k, v (1: none)")
+    swa_window: int | None = Field(
+        None, ge=1, description="sliding-window size of hybrid (*_h) presets; null: the preset's own"
+    )
+
+    @field_validator("n_heads")
+    @classmethod
+    def _divides(cls, value: int, info: ValidationInfo) -> int:
+        d_model = info.data.get("d_model")
+        if d_model is not None and d_model % value:
+            raise ValueError(f"must divide d_model {d_model} (got {value})")
+        return value
+
+
+class TrainingConfig(Section):
+    """The outer training loop (AdamW with warmup and cosine decay)."""
+
+    steps: int = Field(300, ge=1, description="optimiser steps")
+    batch_size: int = Field(32, ge=1, description="sequences per step")
+    lr: float = Field(1e-3, gt=0, description="peak learning rate (replaced by search.lr when searching)")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay")
+    warmup_steps: int = Field(20, ge=0, description="linear warmup steps; <= steps")
+    grad_clip: float | None = Field(1.0, gt=0, description="gradient-norm clip; null: no clipping")
+    eval_every: int = Field(100, ge=1, description="evaluate every this many steps (and at the end)")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="fp32, or bf16 autocast")
+    checkpoint_every: int | None = Field(100, ge=1, description="checkpoint every this many steps; null: never")
+
+    @field_validator("warmup_steps")
+    @classmethod
+    def _warmup(cls, value: int, info: ValidationInfo) -> int:
+        steps = info.data.get("steps")
+        if steps is not None and value > steps:
+            raise ValueError(f"must be <= steps {steps} (got {value})")
+        return value
+
+
+# --- space -----------------------------------------------------------------------------------
+
+Entries = Annotated[list[AxisChoice], Field(min_length=1)]
+
+
+class GridConfig(Section):
+    """A cross-product of the four axes; each entry an option name or ``{name, params}``."""
+
+    memory: Entries = Field(description="memory architectures")
+    bias: Entries = Field(description="attentional biases")
+    retention: Entries = Field(description="retention gates")
+    algorithm: Entries = Field(description="memory learning algorithms")
+
+    def specs(self) -> Iterator[MirasSpec]:
+        """Every point of the grid, in axis order (memory slowest)."""
+        for choices in itertools.product(*(getattr(self, axis) for axis in AXES)):
+            yield MirasSpec(**dict(zip(AXES, choices, strict=True)))
+
+    def problems(self) -> list[Problem]:
+        """Unknown options and bad params of each entry; else the incompatible combinations."""
+        problems: list[Problem] = []
+        for axis in AXES:
+            for i, choice in enumerate(getattr(self, axis)):
+                path = f"space.grid.{axis}[{i}]"
+                try:
+                    option = REGISTRIES[axis].get(choice.name)
+                except RegistryError as error:
+                    problems.append((path, str(error)))
+                    continue
+                try:
+                    option.params.model_validate(choice.params)
+                except ValidationError as error:
+                    problems += pydantic_problems(error, option.params, f"{path}.params")
+        return problems or incompatible_combinations([getattr(self, axis) for axis in AXES])
+
+
+class SpaceConfig(Section):
+    """Which models the sweep trains: named presets and/or a grid over the four axes."""
+
+    presets: list[str] = Field([], description="preset names (`miras list presets`)")
+    grid: GridConfig | None = Field(None, description="cross-product of the four axes")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SpaceConfig:
+        if not self.presets and self.grid is None:
+            raise ValueError("give at least one of presets and grid")
+        return self
+
+    def problems(self, swa_window: int | None = None) -> list[Problem]:
+        """Unknown presets, every grid problem, and a ``model.swa_window`` without a hybrid preset."""
+        known = sorted(PRESETS)
+        problems = [
+            (f"space.presets[{i}]", f"unknown preset {name!r}; known: {', '.join(known)}{suggest(name, known)}")
+            for i, name in enumerate(self.presets)
+            if name not in PRESETS
+        ]
+        if swa_window is not None and not any(name in PRESETS and PRESETS[name].hybrid for name in self.presets):
+            problems.append(("model.swa_window", "set, but space.presets has no hybrid (*_h) preset to apply it to"))
+        return problems + (self.grid.problems() if self.grid else [])
+
+
+# --- search, resources, tracking -------------------------------------------------------------
+
+
+class LrRange(Section):
+    """A continuous learning-rate range sampled by the searcher (Optuna TPE)."""
+
+    low: float = Field(gt=0, description="smallest learning rate")
+    high: float = Field(gt=0, description="largest learning rate; > low")
+    log: bool = Field(True, description="sample on a log scale")
+
+    @field_validator("high")
+    @classmethod
+    def _above_low(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("low")
+        if low is not None and value <= low:
+            raise ValueError(f"must be greater than low {low:g} (got {value:g})")
+        return value
+
+
+def _lr_kind(value: Any) -> str | None:
+    if isinstance(value, dict | LrRange):
+        return "range"
+    return "values" if isinstance(value, list) else None
+
+
+LrValues = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1), AfterValidator(_unique)]
+LrSpace = Annotated[
+    Annotated[LrRange, Tag("range")] | Annotated[LrValues, Tag("values")],
+    Discriminator(
+        _lr_kind,
+        custom_error_type="lr_space",
+        custom_error_message="expected a range {low, high, log} or a list of learning rates",
+    ),
+]
+
+
+class SearchConfig(Section):
+    """Inner hyper-parameter search run for every combination (best-of-LR)."""
+
+    lr: LrSpace = Field(
+        default_factory=lambda: LrRange(low=1e-4, high=1e-2),
+        description="a range {low, high, log}, or a list of values each tried once",
+    )
+    trials_per_combination: int | None = Field(
+        None, ge=1, description="trials per combination and seed for a range (null: 4); not with a list"
+    )
+    metric: str | None = Field(None, description="metric to optimise; null: the task's primary metric")
+    mode: Literal["max", "min"] | None = Field(
+        None, validate_default=True, description="max or min; required with a metric, else the primary metric's"
+    )
+    scheduler: Literal["none", "asha"] = Field("none", description="early stopping of bad trials: none or asha")
+
+    @field_validator("trials_per_combination")
+    @classmethod
+    def _only_for_ranges(cls, value: int | None, info: ValidationInfo) -> int | None:
+        lr = info.data.get("lr")
+        if value is not None and isinstance(lr, list):
+            raise ValueError(f"search.lr is a list of {len(lr)} values, each tried once: remove this key")
+        return value
+
+    @field_validator("mode")
+    @classmethod
+    def _mode_with_metric(cls, value: str | None, info: ValidationInfo) -> str | None:
+        metric = info.data.get("metric")
+        if metric is not None and value is None:
+            raise ValueError(f"say max or min for search.metric {metric!r}")
+        if metric is None and value is not None:
+            raise ValueError("only with search.metric: the task's primary metric comes with its own mode")
+        return value
+
+    @property
+    def trials(self) -> int:
+        """Trials per combination and seed."""
+        return len(self.lr) if isinstance(self.lr, list) else (self.trials_per_combination or 4)
+
+
+def _gpu(value: float) -> float:
+    if value > 1 and not value.is_integer():
+        raise ValueError(f"a fraction of a GPU must be in (0, 1]; more than one must be a whole number (got {value})")
+    return value
+
+
+class ResourcesConfig(Section):
+    """Resources of one trial (Ray Tune packs fractional GPUs)."""
+
+    cpu: float = Field(1.0, gt=0, description="CPUs per trial")
+    gpu: Annotated[float, AfterValidator(_gpu)] = Field(
+        0.0, ge=0, description="GPUs per trial: 0, a fraction in (0, 1], or a whole number"
+    )
+
+
+def _tracking_uri(value: str | None, info: ValidationInfo) -> str | None:
+    """A server or database URI; a relative sqlite path is made absolute like the task's paths."""
+    if value is None:
+        return value
+    if "://" not in value or value.startswith("file:"):
+        raise ValueError(
+            f"expected an MLflow tracking URI such as sqlite:///mlflow.db or http://host:5000 "
+            f"(file stores are deprecated; got {value!r})"
+        )
+    prefix = "sqlite:///"
+    if value.startswith(prefix) and not value.startswith(prefix + "/"):
+        return prefix + str(_base_dir(info) / value[len(prefix) :])
+    return value
+
+
+class TrackingConfig(Section):
+    """Where MLflow records the sweep."""
+
+    experiment: str | None = Field(None, description="MLflow experiment; null: the sweep name")
+    uri: Annotated[str | None, AfterValidator(_tracking_uri)] = Field(
+        None,
+        description="MLflow tracking URI (a relative sqlite path is made absolute); null: sqlite:///<cwd>/mlflow.db",
+    )
+
+
+# --- the sweep -------------------------------------------------------------------------------
+
+Combination = tuple[str, MirasSpec | str]
+
+
+class SweepConfig(Section):
+    """A sweep: a task, a model size, training settings, the space to explore, seeds and search."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="sweep name (letters, digits, _ and -)")
+    task: Task = Field(description="the task, chosen by task.name: mqar, needle or lm")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="model size")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="outer training loop")
+    space: SpaceConfig = Field(description="models to train: presets and/or a grid")
+    seeds: Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_unique)] = Field(
+        [0], min_length=1, description="seeds, each run for every combination; unique, >= 0"
+    )
+    search: SearchConfig | None = Field(None, description="inner search per combination; null: training.lr only")
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="resources per trial")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow tracking")
+
+    @property
+    def objective(self) -> tuple[str, Literal["max", "min"]]:
+        """``(metric, mode)`` the search optimises: ``search.metric``/``mode``, else the task's primary metric."""
+        if self.search is not None and self.search.metric is not None and self.search.mode is not None:
+            return self.search.metric, self.search.mode
+        return self.task.primary_metric
+
+    def problems(self) -> list[Problem]:
+        """Problems found against the registries and presets (empty when the config can run)."""
+        return self.space.problems(self.model.swa_window)
+
+    def combinations(self) -> list[Combination]:
+        """``(label, preset name or MirasSpec)`` for every distinct combination: presets first, then
+        the grid (equal specs, e.g. an option given with and without its default params, once)."""
+        out: list[Combination] = [(name, name) for name in dict.fromkeys(self.space.presets)]
+        specs: dict[str, MirasSpec] = {}
+        for spec in self.space.grid.specs() if self.space.grid else ():
+            specs.setdefault(json.dumps(spec.canonical(), sort_keys=True), spec)
+        return out + [(spec.shorthand(), spec) for spec in specs.values()]
+
+
+__all__ = [
+    "Combination",
+    "GridConfig",
+    "LmTask",
+    "LrRange",
+    "ModelConfig",
+    "MqarTask",
+    "NeedleTask",
+    "ResourcesConfig",
+    "SearchConfig",
+    "Section",
+    "SpaceConfig",
+    "SweepConfig",
+    "Task",
+    "TrackingConfig",
+    "TrainingConfig",
+]
