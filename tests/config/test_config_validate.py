@@ -1,0 +1,219 @@
+"""``miras validate`` on malformed and valid sweep configs: exit codes, field paths and suggestions."""
+
+from __future__ import annotations
+
+import pytest
+
+from miras.config import ConfigError, load_config
+
+BASE = "name: t\ntask: {name: mqar}\nspace: {presets: [deltanet]}\n"
+"""A minimal valid config; most cases add one faulty section to it."""
+
+
+def case(name: str, text: str, path: str, *fragments: str):
+    """A malformed config whose one problem is at ``path``, with ``fragments`` in its message."""
+    return pytest.param(text, path, fragments, id=name)
+
+
+MALFORMED = [
+    # top level and name
+    case("missing-name", "task: {name: mqar}\nspace: {presets: [deltanet]}\n", "name", "required field missing"),
+    case("bad-name", BASE.replace("name: t", "name: my sweep"), "name", "should match pattern"),
+    case("unknown-top-key", BASE + "seed: [0]\n", "seed", "unknown key 'seed'", "did you mean 'seeds'?"),
+    case("section-not-mapping", BASE + "training: 5\n", "training", "expected a mapping, got a number"),
+    # task
+    case("unknown-task", BASE.replace("name: mqar", "name: mqr"), "task.name", "unknown task 'mqr'", "'mqar'?"),
+    case("task-without-name", BASE.replace("name: mqar", "seq_len: 64"), "task.name", "required field missing"),
+    case(
+        "task-unknown-key",
+        BASE.replace("name: mqar", "name: mqar, seq_length: 64"),
+        "task.seq_length",
+        "allowed keys here: name, vocab_size, seq_len",
+        "did you mean 'seq_len'?",
+    ),
+    case("mqar-too-many-pairs", BASE.replace("name: mqar", "name: mqar, num_kv_pairs: 20"), "task.num_kv_pairs"),
+    case("mqar-odd-seq-len", BASE.replace("name: mqar", "name: mqar, seq_len: 63"), "task.seq_len", "even"),
+    case("needle-bad-kind", BASE.replace("name: mqar", "name: needle, kinds: [passkey, pin]"), "task.kinds[1]"),
+    case("lm-missing-source", BASE.replace("name: mqar", "name: lm, source: no/such"), "task.source", "no such file"),
+    case("lm-empty-hf-name", BASE.replace("name: mqar", "name: lm, source: 'hf:'"), "task.source", "dataset name"),
+    # model and training
+    case("d-model-too-small", BASE + "model: {d_model: 4, n_heads: 1}\n", "model.d_model", "equal to 8"),
+    case("heads-not-dividing", BASE + "model: {d_model: 64, n_heads: 3}\n", "model.n_heads", "must divide"),
+    case("swa-without-hybrid", BASE + "model: {swa_window: 128}\n", "model.swa_window", "no hybrid"),
+    case("training-typo", BASE + "training: {lrr: 1e-3}\n", "training.lrr", "unknown key", "did you mean 'lr'?"),
+    case("lr-zero", BASE + "training: {lr: 0}\n", "training.lr", "greater than 0"),
+    case("lr-not-a-number", BASE + "training: {lr: fast}\n", "training.lr", "valid number", "'fast'"),
+    case("warmup-over-steps", BASE + "training: {steps: 10, warmup_steps: 20}\n", "training.warmup_steps"),
+    case("bad-precision", BASE + "training: {precision: fp16}\n", "training.precision", "'fp32' or 'bf16'"),
+    # space
+    case("empty-space", BASE.replace("{presets: [deltanet]}", "{}"), "space", "at least one of presets and grid"),
+    case(
+        "unknown-preset",
+        BASE.replace("[deltanet]", "[deltanet, titan]"),
+        "space.presets[1]",
+        "unknown preset 'titan'",
+        "known: deltanet",
+        "did you mean 'titans'?",
+    ),
+    case(
+        "unknown-bias",
+        "name: t\ntask: {name: mqar}\nspace:\n  grid: {memory: [linear], bias: [l2, dot, hubr], "
+        "retention: [none], algorithm: [gd]}\n",
+        "space.grid.bias[2]",
+        "unknown bias option 'hubr'; registered: dot, huber",
+        "did you mean 'huber'?",
+    ),
+    case(
+        "lp-below-one",
+        "name: t\ntask: {name: mqar}\nspace:\n  grid: {memory: [linear], bias: [l2, {name: lp, params: {p: 0.5}}], "
+        "retention: [none], algorithm: [gd]}\n",
+        "space.grid.bias[1].params.p",
+        "greater than or equal to 1",
+    ),
+    case(
+        "unknown-param",
+        "name: t\ntask: {name: mqar}\nspace:\n  grid: {memory: [linear], bias: [{name: lp, params: {pp: 3}}], "
+        "retention: [none], algorithm: [gd]}\n",
+        "space.grid.bias[0].params.pp",
+        "allowed keys here: p, smooth, eps",
+        "did you mean 'p'?",
+    ),
+    case(
+        "entry-typo",
+        "name: t\ntask: {name: mqar}\nspace:\n  grid: {memory: [linear], bias: [{name: lp, parms: {}}], "
+        "retention: [none], algorithm: [gd]}\n",
+        "space.grid.bias[0].parms",
+        "did you mean 'params'?",
+    ),
+    case(
+        "grid-without-algorithm",
+        "name: t\ntask: {name: mqar}\nspace:\n  grid: {memory: [linear], bias: [l2], retention: [none]}\n",
+        "space.grid.algorithm",
+        "required field missing",
+    ),
+    case(
+        "incompatible-combination",
+        "name: t\ntask: {name: mqar}\nspace:\n  grid: {memory: [linear, mlp], bias: [l2], retention: [none], "
+        "algorithm: [implicit_gd]}\n",
+        "space.grid",
+        "memory[1]=mlp x algorithm[0]=implicit_gd: implicit GD has a closed form only for a linear memory",
+    ),
+    # seeds
+    case("no-seeds", BASE + "seeds: []\n", "seeds", "at least 1 item"),
+    case("repeated-seed", BASE + "seeds: [0, 1, 0]\n", "seeds", "unique; repeated: 0"),
+    case("negative-seed", BASE + "seeds: [0, -1]\n", "seeds[1]", "greater than or equal to 0"),
+    # search
+    case("lr-range-inverted", BASE + "search: {lr: {low: 1e-2, high: 1e-4}}\n", "search.lr.high", "greater than low"),
+    case("lr-neither-range-nor-list", BASE + "search: {lr: fast}\n", "search.lr", "a range {low, high, log} or a list"),
+    case("lr-value-not-positive", BASE + "search: {lr: [1e-3, 0]}\n", "search.lr[1]", "greater than 0"),
+    case(
+        "trials-with-lr-list",
+        BASE + "search: {lr: [1e-3, 3e-4], trials_per_combination: 4}\n",
+        "search.trials_per_combination",
+        "list of 2 values",
+    ),
+    case("metric-without-mode", BASE + "search: {metric: test_loss}\n", "search.mode", "max or min"),
+    case("bad-scheduler", BASE + "search: {scheduler: hyperband}\n", "search.scheduler", "'none' or 'asha'"),
+    # resources and tracking
+    case("zero-cpu", BASE + "resources: {cpu: 0}\n", "resources.cpu", "greater than 0"),
+    case("gpu-fraction-above-one", BASE + "resources: {gpu: 1.5}\n", "resources.gpu", "(0, 1]"),
+    case("negative-gpu", BASE + "resources: {gpu: -0.5}\n", "resources.gpu", "greater than or equal to 0"),
+    case("file-store-uri", BASE + "tracking: {uri: ./mlruns}\n", "tracking.uri", "file stores are deprecated"),
+    case("tracking-typo", BASE + "tracking: {experiments: x}\n", "tracking.experiments", "'experiment'?"),
+]
+
+
+@pytest.mark.parametrize(("text", "path", "fragments"), MALFORMED)
+def test_malformed_config_exits_2_naming_the_field(write, validate, text, path, fragments):
+    code, out, lines = validate(write(text))
+    assert code == 2 and out == ""
+    assert len(lines) == 1 and lines[0].startswith(f"{path}: "), lines
+    line = lines[0]
+    for fragment in fragments:
+        assert fragment in line
+
+
+def test_minimal_config_validates(write, validate):
+    code, out, lines = validate(write(BASE))
+    assert (code, lines) == (0, [])
+    assert out.strip().endswith(": 1 combinations x 1 seeds")
+
+
+GRID = """\
+name: quickstart
+task:
+  name: mqar
+  seq_len: 64
+  num_kv_pairs: 4
+model: {d_model: 64, n_layers: 2, n_heads: 2, swa_window: 256}
+training: {steps: 300, batch_size: 32, lr: 1e-3, precision: bf16}
+space:
+  presets: [gated_deltanet, titans_h]
+  grid:
+    memory: [linear]
+    bias: [l2, {name: lp, params: {p: 3}}]
+    retention: [none, l2]
+    algorithm: [gd]
+seeds: [0, 1]
+search:
+  lr: {low: 1e-4, high: 1e-2, log: true}
+  trials_per_combination: 4
+  metric: test_accuracy
+  mode: max
+  scheduler: asha
+resources: {cpu: 1, gpu: 0.25}
+tracking: {experiment: null, uri: null}
+"""
+
+
+def test_grid_config_validates(write, validate):
+    code, out, lines = validate(write(GRID))
+    assert (code, lines) == (0, [])
+    assert out.strip().endswith(": 6 combinations x 2 seeds")
+
+
+def test_every_problem_is_reported_at_once(write, validate):
+    path = write(BASE.replace("name: t", "name: a b") + "training: {lr: -1}\nseeds: [0, 0]\n")
+    code, _, lines = validate(path)
+    assert code == 2
+    assert [line.split(":")[0] for line in lines] == ["name", "training.lr", "seeds"]
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert len(caught.value.problems) == 3 and len(str(caught.value).splitlines()) == 3
+
+
+def test_space_is_checked_even_when_other_sections_are_invalid(write):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(BASE.replace("[deltanet]", "[deltanett]") + "model: {n_heads: 3, swa_window: 8}\n"))
+    assert [path for path, _ in caught.value.problems] == ["model.n_heads", "space.presets[0]"]
+
+
+def test_not_yaml_names_the_line(write, validate):
+    path = write("name: t\ntask: {name: mqar\nspace: {presets: [deltanet]}\n")
+    code, _, lines = validate(path)
+    assert code == 2 and len(lines) == 1
+    assert lines[0].startswith(f"{path}: not valid YAML at line 3")
+
+
+def test_missing_file(tmp_path, validate):
+    code, _, lines = validate(tmp_path / "nope.yaml")
+    assert code == 2
+    assert lines == [f"{tmp_path / 'nope.yaml'}: cannot read the file: No such file or directory"]
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [("", "an empty file"), ("- name: t\n", "a list"), ("just a string\n", "a str")],
+    ids=["empty", "list", "scalar"],
+)
+def test_top_level_must_be_a_mapping(write, validate, text, found):
+    path = write(text)
+    code, _, lines = validate(path)
+    assert code == 2
+    assert lines == [f"{path}: expected a mapping of sections (name, task, space, ...), found {found}"]
+
+
+def test_duplicate_yaml_keys_are_reported_with_their_line(write, validate):
+    path = write(BASE + "seeds: [0]\nseeds: [1]\n")
+    code, _, lines = validate(path)
+    assert code == 2 and lines == [f"{path}: line 5: duplicate key 'seeds'"]
