@@ -26,7 +26,8 @@ class ConfigError(ValueError):
 
 def format_problems(problems: Iterable[Problem]) -> str:
     """One ``path: message`` line per problem (a message never spans lines)."""
-    return "\n".join(f"{path}: {' '.join(message.split())}" if path else message for path, message in problems)
+    lines = ((path, " ".join(message.split())) for path, message in problems)
+    return "\n".join(f"{path}: {message}" if path else message for path, message in lines)
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -35,8 +36,8 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def join_path(prefix: str, parts: Iterable[str | int]) -> str:
-    """``join_path("space", ["grid", "bias", 2])`` -> ``space.grid.bias[2]``."""
+def _join(prefix: str, parts: Iterable[str | int]) -> str:
+    """``_join("space", ["grid", "bias", 2])`` -> ``space.grid.bias[2]``."""
     path = prefix
     for part in parts:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
@@ -50,22 +51,22 @@ def pydantic_problems(error: ValidationError, root: type[BaseModel], prefix: str
 
 def _problem(item: Any, root: type[BaseModel], prefix: str) -> Problem:
     loc = item["loc"]
-    parts, parent = _walk(root, loc[:-1])
     kind = item["type"]
     if kind == "extra_forbidden":
+        parts, parent = _walk(root, loc[:-1])
         key = str(loc[-1])
         allowed = list(parent.model_fields) if _is_model(parent) else []
         message = f"unknown key {key!r}; allowed keys here: {', '.join(allowed)}{suggest(key, allowed)}"
-        return join_path(prefix, [*parts, loc[-1]]), message
+        return _join(prefix, [*parts, loc[-1]]), message
     parts, here = _walk(root, loc)
-    path = join_path(prefix, parts)
-    tags = [tag for member in _members(here) if (tag := _tag(member)) is not None]
-    if kind == "union_tag_invalid":
+    path = _join(prefix, parts)
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tags = [tag for member in _members(here) if (tag := _tag(member)) is not None]
+        path += "." + item["ctx"]["discriminator"].strip("'")
+        if kind == "union_tag_not_found":
+            return path, f"required field missing (one of: {', '.join(tags)})"
         tag = item["ctx"]["tag"]
-        message = f"unknown {loc[-1]} {tag!r}; known: {', '.join(tags)}{suggest(tag, tags)}"
-        return f"{path}.{_discriminator(item)}", message
-    if kind == "union_tag_not_found":
-        return f"{path}.{_discriminator(item)}", f"required field missing (one of: {', '.join(tags)})"
+        return path, f"unknown {loc[-1]} {tag!r}; known: {', '.join(tags)}{suggest(tag, tags)}"
     if kind == "missing":
         return path, "required field missing"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
@@ -73,10 +74,6 @@ def _problem(item: Any, root: type[BaseModel], prefix: str) -> Problem:
     if kind == "value_error":
         return path, str(item["ctx"]["error"])
     return path, f"{item['msg']} (got {_show(item['input'])})"
-
-
-def _discriminator(item: Any) -> str:
-    return item["ctx"]["discriminator"].strip("'")
 
 
 def _show(value: Any) -> str:
@@ -140,4 +137,4 @@ def _is_model(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
-__all__ = ["ConfigError", "Problem", "format_problems", "join_path", "pydantic_problems", "suggest"]
+__all__ = ["ConfigError", "Problem", "format_problems", "pydantic_problems", "suggest"]
