@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..space import AXES, PRESETS, REGISTRIES, AxisChoice, MirasSpec, RegistryError
+from ..space import AXES, BASELINES, PRESETS, REGISTRIES, AxisChoice, MirasSpec, RegistryError
 from .errors import Problem, pydantic_problems, suggest
 from .incompatible import incompatible_combinations
 
@@ -130,7 +130,7 @@ class NeedleTask(Section):
 class LmTask(Section):
     """Language modelling on real text with a locally trained byte-level BPE."""
 
-    primary_metric: ClassVar[tuple[str, Literal["max", "min"]]] = ("test_loss", "min")
+    primary_metric: ClassVar[tuple[str, Literal["max", "min"]]] = ("val_loss", "min")
 
     name: Literal["lm"] = Field("lm", description="task name")
     source: TextSource = Field(
@@ -158,7 +158,7 @@ class ModelConfig(Section):
     gate_rank: int = Field(32, ge=1, description="rank of the low-rank projection that produces the gates")
     conv_size: int = Field(4, ge=1, description="kernel of the depthwise causal conv on q, k, v (1: none)")
     swa_window: int | None = Field(
-        None, ge=1, description="sliding-window size of hybrid (*_h) presets; null: the preset's own"
+        None, ge=1, description="sliding-window size of hybrid (*_h) presets and the swa baseline; null: 512"
     )
 
     @field_validator("n_heads")
@@ -231,7 +231,9 @@ class GridConfig(Section):
 class SpaceConfig(Section):
     """Which models the sweep trains: named presets and/or a grid over the four axes."""
 
-    presets: list[str] = Field([], description="preset names (`miras list presets`)")
+    presets: list[str] = Field(
+        [], description="preset or attention-baseline names (`miras list presets`: e.g. titans, transformer)"
+    )
     grid: GridConfig | None = Field(None, description="cross-product of the four axes")
 
     @model_validator(mode="after")
@@ -242,14 +244,17 @@ class SpaceConfig(Section):
 
     def problems(self, swa_window: int | None = None) -> list[Problem]:
         """Unknown presets, every grid problem, and a ``model.swa_window`` without a hybrid preset."""
-        known = sorted(PRESETS)
+        known = sorted(PRESETS) + sorted(BASELINES)
         problems = [
             (f"space.presets[{i}]", f"unknown preset {name!r}; known: {', '.join(known)}{suggest(name, known)}")
             for i, name in enumerate(self.presets)
-            if name not in PRESETS
+            if name not in known
         ]
-        if swa_window is not None and not any(name in PRESETS and PRESETS[name].hybrid for name in self.presets):
-            problems.append(("model.swa_window", "set, but space.presets has no hybrid (*_h) preset to apply it to"))
+        windowed = [name for name in self.presets if name == "swa" or (name in PRESETS and PRESETS[name].hybrid)]
+        if swa_window is not None and not windowed:
+            problems.append(
+                ("model.swa_window", "set, but space.presets has no hybrid (*_h) preset or swa baseline to apply it to")
+            )
         return problems + (self.grid.problems() if self.grid else [])
 
 

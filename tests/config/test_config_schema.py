@@ -56,7 +56,7 @@ def test_search_objective_defaults_to_the_tasks_primary_metric():
     with_search = MINIMAL | {"search": {}}
     assert validate_config(with_search).objective == ("test_accuracy", "max")
     lm = with_search | {"task": {"name": "lm"}}
-    assert validate_config(lm).objective == ("test_loss", "min")
+    assert validate_config(lm).objective == ("val_loss", "min")
     custom = with_search | {"search": {"metric": "test_accuracy_4", "mode": "max"}}
     assert validate_config(custom).objective == ("test_accuracy_4", "max")
 
@@ -147,3 +147,9 @@ def test_problems_of_a_programmatic_config():
 def test_format_problems_writes_one_line_per_problem():
     text = format_problems([("training.lr", "too\nlarge"), ("a.yaml", "not valid YAML")])
     assert text == "training.lr: too large\na.yaml: not valid YAML"
+
+
+def test_attention_baselines_are_accepted_beside_presets():
+    raw = {"name": "b", "task": {"name": "mqar"}, "space": {"presets": ["transformer", "swa"]}}
+    config = validate_config(raw | {"model": {"swa_window": 32}})
+    assert [label for label, _ in config.combinations()] == ["transformer", "swa"]

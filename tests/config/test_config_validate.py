@@ -112,7 +112,7 @@ MALFORMED = [
         "search.trials_per_combination",
         "list of 2 values",
     ),
-    case("metric-without-mode", BASE + "search: {metric: test_loss}\n", "search.mode", "max or min"),
+    case("metric-without-mode", BASE + "search: {metric: val_loss}\n", "search.mode", "max or min"),
     case("bad-scheduler", BASE + "search: {scheduler: hyperband}\n", "search.scheduler", "'none' or 'asha'"),
     # resources and tracking
     case("zero-cpu", BASE + "resources: {cpu: 0}\n", "resources.cpu", "greater than 0"),
