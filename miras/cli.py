@@ -1,4 +1,4 @@
-"""The ``miras`` command line: ``miras list`` and ``miras validate``.
+"""The ``miras`` command line: ``miras list``, ``miras validate`` and ``miras train``.
 
 Exit codes: 0 success, 2 user error (bad arguments, invalid config), 1 unexpected failure.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic.fields import FieldInfo
@@ -75,6 +76,54 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
+def _pick_combination(config: Any, wanted: str | None) -> tuple[str, Any]:
+    combinations = config.combinations()
+    if wanted is None:
+        return combinations[0]
+    for index, (label, model) in enumerate(combinations):
+        if wanted in (label, str(index)):
+            return label, model
+    listing = ", ".join(f"{i}={label}" for i, (label, _) in enumerate(combinations))
+    raise SystemExit(f"error: no combination {wanted!r} in this config; choose one of: {listing}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import json
+
+    from .config import ConfigError, format_problems, load_config
+    from .runners.trial import TrialConfig, run_trial
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"{args.config}: invalid config\n{format_problems(error.problems)}", file=sys.stderr)
+        return 2
+    label, model = _pick_combination(config, args.combination)
+    seed = config.seeds[0] if args.seed is None else args.seed
+    trial = TrialConfig(
+        task=config.task,
+        model=config.model,
+        training=config.training,
+        architecture=model,
+        seed=seed,
+        lr=args.lr,
+        workdir=args.workdir,
+        device=args.device,
+        **({"cache_dir": args.cache_dir} if args.cache_dir else {}),
+    )
+    print(f"training {label} (seed {seed}) on {config.task.name}", file=sys.stderr)
+
+    def report(step: int, metrics: dict[str, float]) -> None:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        print(f"step {step}: {shown}", file=sys.stderr)
+
+    result = run_trial(trial, on_eval=report)
+    summary = {k: v for k, v in result.to_dict().items() if k not in ("losses", "history")}
+    summary["final"] = result.final
+    print(json.dumps(summary, indent=2, default=str))
+    return 0 if result.status == "finished" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="miras",
@@ -99,6 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_validate.add_argument("config", nargs="+", help="sweep YAML file(s)")
     p_validate.set_defaults(func=cmd_validate)
+
+    p_train = sub.add_parser(
+        "train",
+        help="train one combination of a sweep config (no Ray), printing metrics at every evaluation",
+        description="Run one trial of a sweep config: one combination, one seed. Checkpoints go to --workdir, "
+        "and rerunning with the same --workdir resumes. Prints a JSON summary; exit code 1 if the trial "
+        "did not finish (diverged, oom, failed), 2 for an invalid config.",
+    )
+    p_train.add_argument("config", help="sweep YAML file")
+    p_train.add_argument("--combination", help="label (as `miras validate` lists) or index; default: the first")
+    p_train.add_argument("--seed", type=int, help="default: the config's first seed")
+    p_train.add_argument("--lr", type=float, help="peak learning rate; default: training.lr")
+    p_train.add_argument("--workdir", type=Path, help="checkpoint folder (resumes from it)")
+    p_train.add_argument("--cache-dir", type=Path, help="data and tokenizer caches; default: ~/.cache/miras")
+    p_train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    p_train.set_defaults(func=cmd_train)
     return parser
 
 
