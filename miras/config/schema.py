@@ -149,10 +149,20 @@ Task = Annotated[MqarTask | NeedleTask | LmTask, Field(discriminator="name")]
 # --- model, training -------------------------------------------------------------------------
 
 
+Width = Annotated[int, Field(ge=8)]
+Widths = Annotated[
+    Annotated[Width, Tag("width")]
+    | Annotated[Annotated[list[Width], Field(min_length=1), AfterValidator(_unique)], Tag("ladder")],
+    Discriminator(lambda value: "ladder" if isinstance(value, list) else "width"),
+]
+
+
 class ModelConfig(Section):
     """Size of the language model around each mixer."""
 
-    d_model: int = Field(64, ge=8, description="model width")
+    d_model: Widths = Field(
+        64, description="model width; a list of widths is a scaling ladder: every combination at every width"
+    )
     n_layers: int = Field(2, ge=1, description="number of blocks")
     n_heads: int = Field(2, ge=1, description="memory heads; must divide d_model")
     gate_rank: int = Field(32, ge=1, description="rank of the low-rank projection that produces the gates")
@@ -165,9 +175,20 @@ class ModelConfig(Section):
     @classmethod
     def _divides(cls, value: int, info: ValidationInfo) -> int:
         d_model = info.data.get("d_model")
-        if d_model is not None and d_model % value:
-            raise ValueError(f"must divide d_model {d_model} (got {value})")
+        widths = d_model if isinstance(d_model, list) else [d_model] if d_model is not None else []
+        bad = [width for width in widths if width % value]
+        if bad:
+            raise ValueError(f"must divide d_model {', '.join(map(str, bad))} (got {value})")
         return value
+
+    @property
+    def widths(self) -> list[int]:
+        """The model widths: ``d_model`` as a list."""
+        return self.d_model if isinstance(self.d_model, list) else [self.d_model]
+
+    def at(self, width: int) -> ModelConfig:
+        """This config with the single width ``width`` (one rung of a ladder)."""
+        return self.model_copy(update={"d_model": width})
 
 
 class TrainingConfig(Section):
@@ -370,7 +391,7 @@ class TrackingConfig(Section):
     experiment: str | None = Field(None, description="MLflow experiment; null: the sweep name")
     uri: Annotated[str | None, AfterValidator(_tracking_uri)] = Field(
         None,
-        description="MLflow tracking URI (a relative sqlite path is made absolute); null: sqlite:///<cwd>/mlflow.db",
+        description="MLflow tracking URI (a relative sqlite path is made absolute); null: mlflow.db in the output folder",
     )
 
 
