@@ -88,6 +88,9 @@ class MqarTask(Section):
     train_examples: int = Field(20000, ge=1, description="training sequences")
     test_examples: int = Field(1000, ge=1, description="held-out sequences (disjoint seed)")
     power_a: float = Field(0.01, gt=0, description="power-law exponent a of the query gaps (zoology)")
+    test_num_kv_pairs: Annotated[list[Annotated[int, Field(ge=1)]], AfterValidator(_unique)] | None = Field(
+        None, description="kv-pair counts of the test slices (test_accuracy_kv<k>); null: [num_kv_pairs]"
+    )
 
     @field_validator("seq_len")
     @classmethod
@@ -117,14 +120,18 @@ class NeedleTask(Section):
     primary_metric: ClassVar[tuple[str, Literal["max", "min"]]] = ("test_accuracy", "max")
 
     name: Literal["needle"] = Field("needle", description="task name")
-    context_lengths: Annotated[list[Annotated[int, Field(ge=16)]], AfterValidator(_unique)] = Field(
-        [256, 512], min_length=1, description="context lengths (tokens) evaluated; unique, each >= 16"
+    context_lengths: Annotated[list[Annotated[int, Field(ge=64)]], AfterValidator(_unique)] = Field(
+        [256, 512], min_length=1, description="context lengths (tokens) evaluated; unique, each >= 64"
     )
     kinds: Annotated[list[NeedleKind], AfterValidator(_unique)] = Field(
         ["passkey", "number", "word"], min_length=1, description="needle kinds; unique"
     )
     examples_per_length: int = Field(100, ge=1, description="test examples per context length and kind")
     haystack: TextSource = Field("shakespeare", description="haystack text: 'shakespeare', 'hf:<dataset>' or a path")
+    vocab_size: int = Field(4096, ge=256, description="BPE vocabulary size of the haystack tokenizer")
+    train_length: int | None = Field(
+        None, ge=64, description="length of the training examples; null: the largest context length"
+    )
 
 
 class LmTask(Section):
@@ -141,6 +148,7 @@ class LmTask(Section):
     token_budget: int | None = Field(
         None, ge=1, description="at most this many tokens of the source are used for training; null: all"
     )
+    eval_windows: int = Field(64, ge=1, description="validation windows of seq_len tokens scored per evaluation")
 
 
 Task = Annotated[MqarTask | NeedleTask | LmTask, Field(discriminator="name")]
