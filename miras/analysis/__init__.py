@@ -1,0 +1,74 @@
+"""MLflow runs -> pandas: a sweep's trials, ablation tables, paired effects, scaling fits, the paper view.
+
+Typical use::
+
+    from miras.analysis import load_sweep, combination_summary, axis_effects
+    sweep = load_sweep("my-sweep", "sqlite:////abs/runs/my-sweep/mlflow.db")
+    combination_summary(sweep)      # mean ± 95% CI over seeds, best-of-LR first
+    axis_effects(sweep)             # paired differences against a reference option per axis
+"""
+
+from .compare import PaperView, paper_view
+from .frame import FINAL_METRICS, option_label, trials_frame, varying_settings
+from .load import Sweep, default_mode, load_sweep
+from .scaling import (
+    SCALING_AXES,
+    PowerLaw,
+    context_points,
+    fit_power_law,
+    frontier_points,
+    pareto_mask,
+    scaling_fits,
+    scaling_points,
+    varies,
+)
+from .stats import Interval, t_interval
+from .store import SweepNotFoundError, default_tracking_uri, find_parent_run
+from .tables import (
+    axis_effects,
+    best_of_lr,
+    combination_summary,
+    completed,
+    failures,
+    interaction,
+    interaction_pairs,
+    ranking,
+    tuned_lr,
+    varied_axes,
+)
+
+__all__ = [
+    "FINAL_METRICS",
+    "SCALING_AXES",
+    "Interval",
+    "PaperView",
+    "PowerLaw",
+    "Sweep",
+    "SweepNotFoundError",
+    "axis_effects",
+    "best_of_lr",
+    "combination_summary",
+    "completed",
+    "context_points",
+    "default_mode",
+    "default_tracking_uri",
+    "failures",
+    "find_parent_run",
+    "fit_power_law",
+    "frontier_points",
+    "interaction",
+    "interaction_pairs",
+    "load_sweep",
+    "option_label",
+    "paper_view",
+    "pareto_mask",
+    "ranking",
+    "scaling_fits",
+    "scaling_points",
+    "t_interval",
+    "trials_frame",
+    "tuned_lr",
+    "varied_axes",
+    "varies",
+    "varying_settings",
+]

@@ -1,0 +1,138 @@
+"""Load a sweep from any MLflow tracking URI: its trials, their histories and its objective."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from .frame import HISTORY_COLUMNS, history_frame, trials_frame, varying_settings
+from .store import child_runs, find_parent_run
+
+PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+Mode = Literal["max", "min"]
+
+LOWER_IS_BETTER = ("loss", "perplexity", "bits_per_byte", "error")
+"""A metric whose name contains one of these is minimised; any other (accuracies) is maximised."""
+
+
+def default_mode(metric: str) -> Mode:
+    """``min`` for losses, perplexities and bits per byte; ``max`` otherwise."""
+    return "min" if any(word in metric for word in LOWER_IS_BETTER) else "max"
+
+
+@dataclass
+class Sweep:
+    """A sweep read back from MLflow."""
+
+    name: str
+    parent_run_id: str
+    experiment_id: str
+    tracking_uri: str
+    metric: str
+    """The objective metric (e.g. ``test_accuracy``)."""
+    mode: Mode
+    """Whether the objective is maximised or minimised."""
+    trials: pd.DataFrame
+    """One row per trial (see docs/analysis.md for the columns)."""
+    history: pd.DataFrame
+    """Long format: ``run_id, combination, seed, lr, metric, step, value``."""
+    config: dict[str, Any] = field(default_factory=dict)
+    """The sweep's ``config.yaml`` artifact, parsed (empty when the parent run has none)."""
+
+    @property
+    def objective(self) -> str:
+        """The column tables rank by: ``best_<metric>`` where the runner logged it, else the final ``metric``."""
+        best = f"best_{self.metric}"
+        return best if best in self.trials else self.metric
+
+    def mode_of(self, metric: str | None) -> Mode:
+        """Whether ``metric`` is maximised: the sweep's mode for its objective, else by the metric's name."""
+        return self.mode if metric in (None, self.objective, self.metric) else default_mode(metric)
+
+    @property
+    def settings(self) -> list[str]:
+        """Setting columns that vary across trials (with ``combination`` they name a cell)."""
+        return varying_settings(self.trials)
+
+    @property
+    def cell(self) -> list[str]:
+        """The columns that identify one cell of the sweep: the combination and the varying settings."""
+        return ["combination", *self.settings]
+
+
+@contextlib.contextmanager
+def _quiet_downloads() -> Iterator[None]:
+    """Turn MLflow's artifact progress bar off for one download."""
+    previous = os.environ.get(PROGRESS_BAR)
+    os.environ[PROGRESS_BAR] = "false"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[PROGRESS_BAR]
+        else:
+            os.environ[PROGRESS_BAR] = previous
+
+
+def _config(client: MlflowClient, run_id: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
+        try:
+            path = client.download_artifacts(run_id, "config.yaml", tmp)
+        except (MlflowException, OSError):
+            return {}
+        return yaml.safe_load(Path(path).read_text()) or {}
+
+
+def _objective(trials: pd.DataFrame, config: dict[str, Any]) -> tuple[str, Mode]:
+    """The searched metric and mode: the config's ``search.metric``/``mode``, else the one ``best_*`` metric."""
+    search = config.get("search") or {}
+    if search.get("metric"):
+        return search["metric"], search.get("mode") or default_mode(search["metric"])
+    best = [c.removeprefix("best_") for c in trials.columns if c.startswith("best_")]
+    candidates = best or [c for c in trials.columns if "accuracy" in c or "loss" in c]
+    if not candidates:
+        raise ValueError("cannot tell the sweep's objective: no best_* metric and no config.yaml search.metric")
+    metric = min(candidates, key=len)
+    return metric, default_mode(metric)
+
+
+def load_sweep(
+    sweep: str,
+    tracking_uri: str,
+    *,
+    history: bool = True,
+    objective: tuple[str, Mode] | None = None,
+) -> Sweep:
+    """Read a sweep (its name, or its parent run id) from ``tracking_uri``.
+
+    ``history=False`` skips the per-step metric histories (one query per trial and metric).
+    ``objective`` overrides the ``(metric, mode)`` read from the sweep.
+    """
+    client = MlflowClient(tracking_uri)
+    parent = find_parent_run(client, sweep)
+    runs = child_runs(client, parent)
+    trials = trials_frame(runs)
+    config = _config(client, parent.info.run_id)
+    metric, mode = objective or _objective(trials, config)
+    return Sweep(
+        name=parent.data.tags.get("miras.sweep", parent.info.run_name),
+        parent_run_id=parent.info.run_id,
+        experiment_id=parent.info.experiment_id,
+        tracking_uri=tracking_uri,
+        metric=metric,
+        mode=mode,
+        trials=trials,
+        history=history_frame(client, runs, trials) if history else pd.DataFrame(columns=HISTORY_COLUMNS),
+        config=config,
+    )

@@ -1,0 +1,76 @@
+"""Where a sweep's MLflow store is, and how its parent run is found in it."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import Run, ViewType
+
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+"""An MLflow run id (32 lowercase hex digits); anything else names a sweep."""
+
+
+class SweepNotFoundError(LookupError):
+    """No parent run in the store matches the sweep name or run id."""
+
+
+def default_tracking_uri(sweep: str, root: Path | None = None) -> str | None:
+    """The store a sweep was most likely written to, or ``None`` when none is found.
+
+    In order: ``<root>/runs/<sweep>/mlflow.db`` (the sweep runner's default), the
+    ``MLFLOW_TRACKING_URI`` environment variable, ``<root>/mlflow.db``. ``root`` defaults to
+    the working directory.
+    """
+    root = (root or Path.cwd()).resolve()
+    per_sweep = root / "runs" / sweep / "mlflow.db"
+    if per_sweep.is_file():
+        return f"sqlite:///{per_sweep}"
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    shared = root / "mlflow.db"
+    return f"sqlite:///{shared}" if shared.is_file() else None
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+def find_parent_run(client: MlflowClient, sweep: str) -> Run:
+    """The sweep's parent run, by run id or by sweep name (the newest one if a name repeats)."""
+    if RUN_ID.match(sweep):
+        run = client.get_run(sweep)
+        if run.data.tags.get("miras.role") != "sweep":
+            raise SweepNotFoundError(f"run {sweep} is not a sweep's parent run (tag miras.role != 'sweep')")
+        return run
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    found = client.search_runs(
+        experiments,
+        filter_string=f"tags.`miras.role` = 'sweep' and tags.`miras.sweep` = '{_quote(sweep)}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not found:
+        raise SweepNotFoundError(f"no sweep named {sweep!r} in {client.tracking_uri}")
+    return found[0]
+
+
+def child_runs(client: MlflowClient, parent: Run) -> list[Run]:
+    """Every trial run of a sweep (all pages), oldest first."""
+    runs: list[Run] = []
+    token = None
+    while True:
+        page = client.search_runs(
+            [parent.info.experiment_id],
+            filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+            run_view_type=ViewType.ALL,
+            order_by=["attributes.start_time ASC"],
+            max_results=1000,
+            page_token=token,
+        )
+        runs += page
+        token = page.token
+        if not token:
+            return runs

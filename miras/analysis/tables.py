@@ -1,0 +1,215 @@
+"""Ablation tables: best-of-LR, per-cell mean ± CI, paired axis effects, interactions, ranking, failures.
+
+A *cell* is a combination together with the settings that vary across the sweep (d_model,
+seq_len, ...); every table is computed on one row per cell and seed (:func:`best_of_lr`).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from ..space import AXES
+from .load import Sweep
+from .stats import t_interval
+
+COST_COLUMNS = ("n_params", "state_size", "flops_per_token", "tokens_per_second", "peak_memory_mb", "tokens")
+"""Per-trial cost columns summarised (mean over seeds) beside the metric."""
+
+
+def _metric(sweep: Sweep, metric: str | None) -> str:
+    metric = metric or sweep.objective
+    if metric not in sweep.trials:
+        raise KeyError(f"no metric {metric!r} in sweep {sweep.name}; columns: {', '.join(sweep.trials.columns)}")
+    return metric
+
+
+def completed(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
+    """Finished trials that logged the metric (the objective by default)."""
+    metric = _metric(sweep, metric)
+    trials = sweep.trials
+    return trials[(trials["status"] == "finished") & np.isfinite(trials[metric].astype(float))]
+
+
+def tuned_lr(sweep: Sweep) -> bool:
+    """Whether the sweep tried several learning rates for some cell and seed."""
+    if "lr" not in sweep.trials:
+        return False
+    return bool((sweep.trials.groupby([*sweep.cell, "seed"], dropna=False)["lr"].nunique() > 1).any())
+
+
+def best_of_lr(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
+    """One row per cell x seed: the completed trial with the best objective (ties: the smaller lr).
+
+    Where the sweep did not tune the learning rate, this is simply every completed trial.
+    The choice is always made on the sweep's objective; ``metric`` only picks what must be present.
+    """
+    done = completed(sweep, metric)
+    if "lr" in done:
+        ordered = done.sort_values([sweep.objective, "lr"], ascending=[sweep.mode == "min", True], kind="stable")
+    else:
+        ordered = done.sort_values(sweep.objective, ascending=sweep.mode == "min", kind="stable")
+    keys = [*sweep.cell, "seed"]
+    return ordered.groupby(keys, dropna=False, sort=False).head(1).sort_values(keys, kind="stable")
+
+
+def _costs(rows: pd.DataFrame) -> dict[str, float]:
+    return {c: float(rows[c].mean()) for c in COST_COLUMNS if c in rows and rows[c].notna().any()}
+
+
+def combination_summary(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
+    """Per cell: mean ± 95% t-interval over seeds (best-of-LR first), costs, trial and failure counts.
+
+    Every cell of the sweep has a row, including cells where no trial finished (``n = 0``).
+    """
+    metric = _metric(sweep, metric)
+    best = best_of_lr(sweep, metric)
+    rows = []
+    for key, group in sweep.trials.groupby(sweep.cell, dropna=False, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        mask = pd.Series(True, index=best.index)
+        for column, value in zip(sweep.cell, key, strict=True):
+            mask &= best[column].isna() if pd.isna(value) else best[column] == value
+        chosen = best[mask]
+        interval = t_interval(chosen[metric])
+        rows.append(
+            {
+                **dict(zip(sweep.cell, key, strict=True)),
+                "n": interval.n,
+                "mean": interval.mean,
+                "ci_low": interval.low,
+                "ci_high": interval.high,
+                "std": interval.std,
+                **_costs(chosen if len(chosen) else group),
+                "trials": len(group),
+                "not_finished": int((group["status"] != "finished").sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def ranking(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
+    """Cells from best to worst by their mean over seeds (cells with no result last, unranked)."""
+    summary = combination_summary(sweep, metric)
+    ascending = sweep.mode_of(metric) == "min"
+    ordered = summary.sort_values("mean", ascending=ascending, na_position="last", kind="stable")
+    ordered.insert(0, "rank", ordered["mean"].rank(ascending=ascending, method="min").astype("Int64"))
+    keep = ["rank", *sweep.cell, "mean", "ci_low", "ci_high", "n", "not_finished"]
+    return ordered[keep].reset_index(drop=True)
+
+
+def failures(sweep: Sweep) -> pd.DataFrame:
+    """Every trial that did not finish (diverged, oom, failed), and finished trials without the objective."""
+    trials = sweep.trials
+    missing = (trials["status"] == "finished") & ~np.isfinite(trials[sweep.objective].astype(float))
+    bad = trials[(trials["status"] != "finished") | missing].copy()
+    bad.loc[missing[missing].index, "reason"] = f"no {sweep.objective} logged"
+    columns = ["run_id", *sweep.cell, "seed", "lr", "status", "reason"]
+    return bad[[c for c in columns if c in bad]].reset_index(drop=True)
+
+
+# --- axes ------------------------------------------------------------------------------------
+
+
+def _option_columns(frame: pd.DataFrame) -> list[str]:
+    return [f"{axis}_option" for axis in AXES if f"{axis}_option" in frame]
+
+
+def axis_frame(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
+    """Best-of-LR rows of Miras models whose four axes identify them (attention baselines and
+    combinations sharing all four axes with another, e.g. mamba2 and gla, are left out)."""
+    best = best_of_lr(sweep, metric)
+    options = _option_columns(best)
+    if not options:
+        return best.iloc[0:0]
+    best = best[(best[options] != "-").all(axis=1)]
+    same_point = best.groupby([*options, *sweep.settings], dropna=False)["combination"].transform("nunique")
+    return best[same_point == 1]
+
+
+def _paired(sweep: Sweep, frame: pd.DataFrame, axis: str, metric: str) -> pd.DataFrame:
+    """``key, option, value`` of the rows that share their key (every other axis, the settings and the seed)
+    with a row of another option of ``axis``."""
+    column = f"{axis}_option"
+    others = [c for c in _option_columns(frame) if c != column] + sweep.settings + ["seed"]
+    key = frame[others].astype(str).agg("|".join, axis=1)
+    values = pd.DataFrame({"key": key, "option": frame[column], "value": frame[metric]})
+    return values[values.groupby("key")["option"].transform("nunique") > 1]
+
+
+def varied_axes(sweep: Sweep, metric: str | None = None) -> list[str]:
+    """Axes swapped with everything else fixed somewhere in the sweep (some pair of rows differs only there)."""
+    metric = _metric(sweep, metric)
+    frame = axis_frame(sweep, metric)
+    return [a for a in AXES if f"{a}_option" in frame and not _paired(sweep, frame, a, metric).empty]
+
+
+def _resolve(option: str, labels: list[str]) -> str:
+    if option in labels:
+        return option
+    named = [label for label in labels if label.split("(")[0] == option]
+    if len(named) == 1:
+        return named[0]
+    raise KeyError(f"reference option {option!r} is not one of: {', '.join(labels)}")
+
+
+def default_reference(values: pd.Series, order: list[str]) -> str:
+    """The most frequent of ``values`` (ties: the one first in ``order``)."""
+    counts = values.value_counts()
+    return max((o for o in order if o in counts), key=lambda option: counts[option])
+
+
+def axis_effects(sweep: Sweep, reference: dict[str, str] | None = None, metric: str | None = None) -> pd.DataFrame:
+    """Per axis option: the mean paired difference ``option - reference`` with its 95% t-interval.
+
+    ``reference`` maps an axis to its reference option (a label such as ``lp(p=3)``, or a bare name when
+    only one option has it); by default the option with the most pairs, ties going to the one the sweep
+    ran first.
+
+    A pair is two rows that differ only in this axis: the same options on the other axes, the
+    same settings and the same seed. ``wins`` counts pairs where the option is better.
+    """
+    metric = _metric(sweep, metric)
+    frame = axis_frame(sweep, metric)
+    reference = reference or {}
+    rows = []
+    for axis in varied_axes(sweep, metric):
+        values = _paired(sweep, frame, axis, metric)
+        present = set(values["option"])
+        labels = [o for o in dict.fromkeys(sweep.trials[f"{axis}_option"].dropna()) if o in present]
+        ref = _resolve(reference[axis], labels) if axis in reference else default_reference(values["option"], labels)
+        base = values[values["option"] == ref].set_index("key")["value"]
+        for option in labels:
+            diff = (values[values["option"] == option].set_index("key")["value"] - base).dropna()
+            if option == ref or diff.empty:
+                continue
+            interval = t_interval(diff.to_numpy())
+            wins = (diff > 0) if sweep.mode_of(metric) == "max" else (diff < 0)
+            rows.append(
+                {
+                    "axis": axis,
+                    "option": option,
+                    "reference": ref,
+                    "n_pairs": interval.n,
+                    "effect": interval.mean,
+                    "ci_low": interval.low,
+                    "ci_high": interval.high,
+                    "wins": int(wins.sum()),
+                }
+            )
+    columns = ["axis", "option", "reference", "n_pairs", "effect", "ci_low", "ci_high", "wins"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def interaction_pairs(sweep: Sweep) -> list[tuple[str, str]]:
+    """Every pair of axes that are both swapped with everything else fixed."""
+    return list(itertools.combinations(varied_axes(sweep), 2))
+
+
+def interaction(sweep: Sweep, rows: str, columns: str, metric: str | None = None) -> pd.DataFrame:
+    """Mean metric per (``rows`` option, ``columns`` option), averaged over the other axes, settings and seeds."""
+    metric = _metric(sweep, metric)
+    frame = axis_frame(sweep, metric)
+    return frame.pivot_table(index=f"{rows}_option", columns=f"{columns}_option", values=metric, aggfunc="mean")
