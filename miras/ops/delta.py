@@ -83,8 +83,11 @@ def delta_scan(
     """Chunk-parallel delta rule; arguments and returns as :func:`miras.ops.reference.reference_scan`.
 
     ``q``, ``k`` ``[B, T, H, D_k]``, ``v`` ``[B, T, H, D_v]``, gates ``[B, T, H]``; returns
-    ``[B, T, H, D_v]`` and, if asked, ``{"W": [B, H, D_v, D_k]}``. ``chunk_size`` defaults to 64.
+    ``[B, T, H, D_v]`` and, if asked, ``{"W": [B, H, D_v, D_k]}``. ``chunk_size`` (default 64)
+    counts pseudo-tokens: ``steps`` per token.
     """
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive number of tokens, got {chunk_size}")
     p = prepare(q, k, v, spec, gates)
     reason = delta_unsupported(p)
     if reason is not None:

@@ -182,3 +182,10 @@ def test_decay_of_exactly_zero(preset):
     for name in ref:
         assert torch.isfinite(got[name]).all(), name
         assert rel_rms(got[name], ref[name]) <= 1e-10, name
+
+
+def test_chunk_size_must_be_positive():
+    spec = PRESETS["deltanet"].spec
+    leaves, gates, _ = make_inputs(spec, 1, 3, 1, 4, 4, torch.float32, init=False)
+    with pytest.raises(ValueError, match="chunk_size must be a positive"):
+        delta_scan(leaves["q"], leaves["k"], leaves["v"], spec, gates, chunk_size=0)
