@@ -76,9 +76,15 @@ class Case:
     """Channel-wise gates wherever the spec allows them (else per head)."""
     init: bool = True
     """Random initial state (always for deep memories: a zero MLP is a fixed point)."""
+    lr_scale: float = 1.0
+    decay_scale: float = 1.0
+    """Multiplies the log-decay: 0.01 keeps almost everything, 10 forgets almost everything."""
 
     def id(self) -> str:
         flags = ("-chan" if self.channel else "") + ("-init" if self.init else "")
+        flags += f"-lr{self.lr_scale:g}" * (self.lr_scale != 1) + f"-logdecay{self.decay_scale:g}" * (
+            self.decay_scale != 1
+        )
         return f"{self.spec.shorthand()}-T{self.length}-B{self.batch}-H{self.heads}-K{self.d_k}-V{self.d_v}{flags}"
 
 
@@ -195,9 +201,7 @@ def gate_value(name: str, raw: torch.Tensor, lr_scale: float, decay_scale: float
     return torch.sigmoid(raw)
 
 
-def make_leaves(
-    case: Case, dtype: torch.dtype, *, lr_scale: float = 1.0, decay_scale: float = 1.0, seed: int = 0
-) -> dict[str, torch.Tensor]:
+def make_leaves(case: Case, dtype: torch.dtype, seed: int = 0) -> dict[str, torch.Tensor]:
     """Leaf tensors: ``q``, ``k`` (unit norm), ``v``, ``gate.<name>`` and ``state.<name>``."""
     gen = torch.Generator().manual_seed(seed)
 
@@ -214,7 +218,7 @@ def make_leaves(
     for name in c.required_gates():
         width = gate_width(c, name, case.d_k, case.d_v) if case.channel else None
         raw = randn(b, t, h) if width is None else randn(b, t, h, width)
-        leaves[f"gate.{name}"] = gate_value(name, raw, lr_scale, decay_scale)
+        leaves[f"gate.{name}"] = gate_value(name, raw, case.lr_scale, case.decay_scale)
     if case.init:
         for name, (rows, cols) in c.memory.shapes(case.d_k, case.d_v).items():
             leaves[f"state.{name}"] = randn(b, h, rows, cols) * INIT_SCALE
@@ -388,11 +392,20 @@ def test_no_grad_inference(preset: str) -> None:
     assert_close({"out": got} | got_state, {"out": want} | want_state, 1e-10)
 
 
-@pytest.mark.parametrize(("lr_scale", "decay_scale"), [(0.0, 1.0), (1.0, 0.01), (1.0, 10.0), (4.0, 1.0), (4.0, 10.0)])
+EXTREME = [(0.0, 1.0), (1.0, 0.01), (1.0, 10.0), (4.0, 1.0), (4.0, 10.0)]  # (lr scale, log-decay scale)
+
+
+@pytest.mark.parametrize(("lr_scale", "decay_scale"), EXTREME, ids=lambda x: f"{x:g}")
 @pytest.mark.parametrize("preset", BASE_PRESETS)
 def test_extreme_gates_stay_finite(preset: str, lr_scale: float, decay_scale: float) -> None:
-    case = preset_case(preset, 40, 2, 8, True)
-    leaves = make_leaves(case, torch.float32, lr_scale=lr_scale, decay_scale=decay_scale)
-    results = run(chunked_scan, case.spec, leaves)
+    case = replace(preset_case(preset, 40, 2, 8, True), lr_scale=lr_scale, decay_scale=decay_scale)
+    results = run(chunked_scan, case.spec, make_leaves(case, torch.float32))
     bad = [name for name, x in results.items() if not torch.isfinite(x).all()]
     assert not bad, f"non-finite: {bad}"
+
+
+@pytest.mark.parametrize("decay_scale", [0.01, 10.0], ids=lambda x: f"logdecay{x:g}")
+@pytest.mark.parametrize("preset", ["gla", "mamba2", "gated_deltanet", "rwkv7", "titans", "moneta"])
+def test_extreme_decays_match_the_reference(preset: str, decay_scale: float) -> None:
+    """Products of tiny decays stay exact (no exp(cumsum(log)) cancellation)."""
+    check(replace(preset_case(preset, 40, 2, 4, True), decay_scale=decay_scale))
