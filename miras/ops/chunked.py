@@ -89,7 +89,7 @@ def plan(problem: Problem, chunk_size: int | None = None) -> Plan:
     nonlinear = not c.retention.identity or c.algorithm.steps > 1
     last = [nonlinear and closes_minibatch(e - 1, alg.batch_size, alg.lag_token) for _, e in bounds]
     if alg.batch_size == 1:
-        reason = "b = 1 with a state-dependent bias: one sequential step per token (batched over B and H)"
+        reason = "b = 1: every token is a mini-batch of its own, one sequential step per token (batched over B and H)"
     else:
         reason = f"{len(bounds)} mini-batches of up to {alg.batch_size} tokens: parallel inside each, sequential across"
     return Plan(bounds, last, c.algorithm.steps, 1, reason)
