@@ -20,14 +20,19 @@ SETTING_PREFIXES = ("task.", "model.", "training.")
 HISTORY_COLUMNS = ["run_id", "combination", "seed", "lr", "metric", "step", "value"]
 
 
+NULLS = ("null", "None")
+"""How a missing parameter value is written: JSON's null (the sweep runner), Python's None."""
+
+
 def _coerce(column: pd.Series) -> pd.Series:
-    """Parameters arrive as strings: a column of numbers (and ``None``, Python's repr of a null) becomes
-    numeric; any other column is kept as it is."""
-    present = column[column.notna() & (column != "None")]
-    numeric = pd.to_numeric(present, errors="coerce")
-    if present.empty or numeric.isna().any():
+    """Parameters arrive as strings: nulls become missing, and a column of numbers becomes numeric."""
+    column = column.where(~column.isin(NULLS), None)
+    present = column.dropna()
+    if present.empty:
+        return column.astype(float)
+    if pd.to_numeric(present, errors="coerce").isna().any():
         return column
-    return pd.to_numeric(column.where(column != "None", None))
+    return pd.to_numeric(column)
 
 
 def option_label(name: str, params: dict[str, object]) -> str:

@@ -45,7 +45,7 @@ def find_parent_run(client: MlflowClient, sweep: str) -> Run:
         if run.data.tags.get("miras.role") != "sweep":
             raise SweepNotFoundError(f"run {sweep} is not a sweep's parent run (tag miras.role != 'sweep')")
         return run
-    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    experiments = [e.experiment_id for e in client.search_experiments()]
     found = client.search_runs(
         experiments,
         filter_string=f"tags.`miras.role` = 'sweep' and tags.`miras.sweep` = '{_quote(sweep)}'",
@@ -58,14 +58,15 @@ def find_parent_run(client: MlflowClient, sweep: str) -> Run:
 
 
 def child_runs(client: MlflowClient, parent: Run) -> list[Run]:
-    """Every trial run of a sweep (all pages), oldest first."""
+    """Every live trial run of a sweep (all pages), oldest first; runs a resumed or ``--fresh`` sweep
+    deleted are left out."""
     runs: list[Run] = []
     token = None
     while True:
         page = client.search_runs(
             [parent.info.experiment_id],
             filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
-            run_view_type=ViewType.ALL,
+            run_view_type=ViewType.ACTIVE_ONLY,
             order_by=["attributes.start_time ASC"],
             max_results=1000,
             page_token=token,

@@ -37,9 +37,12 @@ GRID = [f"{m}-{b}-{r}-gd" for m in ("lin", "mlp") for b in ("l2", "huber") for r
 def test_trials_frame_has_a_typed_row_per_trial(ablation: Sweep) -> None:
     trials = ablation.trials
     assert len(trials) == len(GRID) * len(SEEDS) * len(LRS) + len(SEEDS) * len(LRS)
-    assert trials["run_id"].is_unique
+    assert trials["run_id"].is_unique  # the deleted run is not read
+    assert "interrupted" not in set(trials["status"])
     assert trials["seed"].dtype.kind == "i" and trials["lr"].dtype.kind == "f"
     assert trials["model.d_model"].dtype.kind == "i"
+    assert trials["model.swa_window"].isna().all()  # JSON null
+    assert set(trials["algorithm.lag_token"].dropna()) == {"false"}
     for column in ("memory_option", "bias_option", "n_params", "state_size", "flops_per_token", "tokens_per_second"):
         assert column in trials
     assert set(trials["retention"]) == {"none", "l2", "-"}  # "none" is an option, not a missing value

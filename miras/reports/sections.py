@@ -1,0 +1,249 @@
+"""What a sweep report says, section by section: each function turns a loaded sweep into blocks, saving
+its tables (CSV) and figures (PNG) through :class:`Assets`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..analysis import (
+    SCALING_AXES,
+    Sweep,
+    axis_effects,
+    combination_summary,
+    context_points,
+    failures,
+    interaction,
+    interaction_pairs,
+    paper_view,
+    ranking,
+    scaling_fits,
+    scaling_points,
+    tuned_lr,
+    varies,
+)
+from . import figures
+from .document import Block, Bullets, Heading, Image, Table, Text
+from .style import Style, combination_styles, metric_label
+
+DPI = 110
+
+
+class Assets:
+    """Saves a report's tables and figures under its folder and remembers the figures it skipped."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.skipped: list[str] = []
+        for folder in ("figures", "tables"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+
+    def csv(self, frame: pd.DataFrame, name: str) -> str:
+        """Save ``frame`` as ``tables/<name>.csv``; returns that relative path."""
+        path = f"tables/{name}.csv"
+        frame.to_csv(self.root / path, index=False)
+        return path
+
+    def table(self, frame: pd.DataFrame, name: str) -> Table:
+        """Save ``frame`` as CSV and show it in the report."""
+        return Table(frame, self.csv(frame, name))
+
+    def figure(self, name: str, caption: str, make: Callable[[], Figure]) -> list[Block]:
+        try:
+            figure = make()
+        except figures.SkipFigure as reason:
+            self.skipped.append(f"{caption}: {reason}.")
+            return [Text(f"Not drawn: {reason}.")]
+        path = f"figures/{name}.png"
+        figure.savefig(self.root / path, dpi=DPI)
+        return [Image(path, caption)]
+
+
+def overview(sweep: Sweep) -> list[Block]:
+    trials = sweep.trials
+    statuses = trials["status"].value_counts()
+    lrs = trials.groupby([*sweep.cell, "seed"], dropna=False)["lr"].nunique().max() if "lr" in trials else 1
+    search = f"best of up to {lrs} learning rates per cell and seed" if tuned_lr(sweep) else "one learning rate"
+    tasks = ", ".join(sorted(trials["task"].dropna().astype(str).unique())) if "task" in trials else "unknown"
+    return [
+        Bullets(
+            [
+                f"parent run `{sweep.parent_run_id}` in experiment `{sweep.experiment_id}` of `{sweep.tracking_uri}`",
+                f"task: {tasks}; objective: `{sweep.objective}` ({sweep.mode}imised)",
+                f"{len(trials)} trials: " + ", ".join(f"{n} {status}" for status, n in statuses.items()),
+                f"{trials['combination'].nunique()} combinations, seeds "
+                f"{', '.join(str(s) for s in sorted(trials['seed'].dropna().unique()))}; {search}",
+                "cells (combination" + "".join(f", {s}" for s in sweep.settings) + ")",
+            ]
+        )
+    ]
+
+
+def ranking_section(sweep: Sweep, assets: Assets, styles: dict[str, Style]) -> list[Block]:
+    summary = combination_summary(sweep)
+    return [
+        Heading("Ranking"),
+        Text(f"Cells ordered by their mean `{sweep.objective}` over seeds (best-of-LR first), best first."),
+        assets.table(ranking(sweep), "ranking"),
+        *assets.figure(
+            "summary", "Mean over seeds with 95% CI per cell", lambda: figures.summary_figure(summary, sweep, styles)
+        ),
+        Heading("Combinations: mean ± 95% CI over seeds"),
+        Text(
+            "`n` seeds with a result; `ci_low`/`ci_high` bound a 95% t-interval (empty with one seed); costs are "
+            "means over those seeds; `not_finished` counts every trial of the cell that diverged, ran out of "
+            "memory or failed (listed under Failures)."
+        ),
+        assets.table(summary, "summary"),
+    ]
+
+
+def effects_section(sweep: Sweep, assets: Assets) -> list[Block]:
+    effects = axis_effects(sweep)
+    blocks: list[Block] = [
+        Heading("Per-axis effects"),
+        Text(
+            "For each axis option, the mean paired difference against the reference option over pairs of "
+            "trials that share every other axis, the settings and the seed, with a 95% t-interval; `wins` counts "
+            "pairs where the option is better. Attention baselines and presets that share all four axes with "
+            "another combination are not paired."
+        ),
+    ]
+    if effects.empty:
+        assets.skipped.append("Per-axis effects: no axis takes two options that can be paired.")
+        return [*blocks, Text("No axis takes two options that can be paired (a grid over the axes is needed).")]
+    return [
+        *blocks,
+        assets.table(effects, "effects"),
+        *assets.figure("effects", "Paired effect of each option", lambda: figures.effects_figure(effects, sweep)),
+    ]
+
+
+def interactions_section(sweep: Sweep, assets: Assets) -> list[Block]:
+    pairs = interaction_pairs(sweep)
+    blocks: list[Block] = [Heading("Interactions")]
+    if not pairs:
+        assets.skipped.append("Interaction heatmaps: fewer than two axes vary.")
+        return [*blocks, Text("Fewer than two axes vary, so there is no interaction to show.")]
+    blocks.append(Text(f"Mean `{sweep.objective}` per pair of options, over the other axes, settings and seeds."))
+    for rows, columns in pairs:
+        pivot = interaction(sweep, rows, columns)
+        name = f"interaction_{rows}_{columns}"
+        blocks += [
+            Heading(f"{rows} × {columns}", 3),
+            assets.table(pivot.reset_index(), name),
+            *assets.figure(
+                name,
+                f"{rows} × {columns}",
+                lambda p=pivot, r=rows, c=columns: figures.interaction_figure(p, r, c, sweep),
+            ),
+        ]
+    return blocks
+
+
+def scaling_section(sweep: Sweep, assets: Assets, styles: dict[str, Style]) -> list[Block]:
+    blocks: list[Block] = [
+        Heading("Scaling"),
+        Text(
+            f"Mean `{sweep.objective}` per cell (95% CI bars) against size, compute, data and context, with a "
+            "least-squares fit of y = a·x^b on log-log axes per line (exponent b and R² on the log scale)."
+        ),
+    ]
+    for axis in ("d_model", "params", "flops", "tokens"):
+        points = scaling_points(sweep, axis)
+        caption = f"{metric_label(sweep.objective)} vs {SCALING_AXES[axis].label}"
+        blocks += assets.figure(
+            f"scaling_{axis}", caption, lambda p=points, a=axis: figures.scaling_figure(p, a, sweep, styles)
+        )
+        if varies(points):
+            blocks.append(assets.table(scaling_fits(points), f"scaling_{axis}"))
+    context = context_points(sweep)
+    caption = f"{metric_label(sweep.metric)} vs context length"
+    return blocks + assets.figure("scaling_context", caption, lambda: figures.context_figure(context, sweep, styles))
+
+
+def frontier_section(sweep: Sweep, assets: Assets, styles: dict[str, Style]) -> list[Block]:
+    quality = "recall" if "accuracy" in sweep.metric else "quality"
+    return [
+        Heading(f"{quality.capitalize()} vs state size"),
+        Text("As zoology plots it: each cell's mean against its recurrent state size (log x); dashed: Pareto front."),
+        *assets.figure(
+            "frontier_state_size",
+            f"{quality} vs recurrent state size",
+            lambda: figures.frontier_figure(sweep, "state_size", "min", styles),
+        ),
+        Heading(f"{quality.capitalize()} vs throughput"),
+        Text("Each cell's mean against its training throughput; dashed: Pareto front (faster and better)."),
+        *assets.figure(
+            "pareto_throughput",
+            f"{quality} vs training throughput",
+            lambda: figures.frontier_figure(sweep, "tokens_per_second", "max", styles),
+        ),
+    ]
+
+
+def curves_section(sweep: Sweep, assets: Assets, styles: dict[str, Style]) -> list[Block]:
+    return [
+        Heading("Training curves"),
+        Text("The best-of-LR trial of every cell and seed; lines are means over seeds."),
+        *assets.figure("curves", "training curves", lambda: figures.curves_figure(sweep, styles)),
+    ]
+
+
+def paper_section(sweep: Sweep, assets: Assets) -> list[Block]:
+    view = paper_view(sweep)
+    blocks: list[Block] = [Heading("The paper"), *(Text(note) for note in view.notes)]
+    for title, frame in view.tables.items():
+        slug = "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_")
+        blocks += [Heading(title, 3), assets.table(frame, f"paper_{slug}")]
+    return blocks
+
+
+def failures_section(sweep: Sweep, assets: Assets) -> list[Block]:
+    failed = failures(sweep)
+    blocks: list[Block] = [Heading("Failures")]
+    if failed.empty:
+        return [*blocks, Text("Every trial finished and logged the objective.")]
+    return [
+        *blocks,
+        Text(
+            f"{len(failed)} trials did not finish or did not log `{sweep.objective}`. They are left out of the "
+            "means above (a cell's `n` counts the seeds that remain) but never dropped silently:"
+        ),
+        assets.table(failed, "failures"),
+    ]
+
+
+METHOD = [
+    "Best-of-LR: where a cell and seed has trials at several learning rates, the one with the best objective is "
+    "kept (ties: the smaller learning rate), as zoology and MAD-lab report.",
+    "Mean ± 95% CI: Student-t interval over seeds, mean ± t(0.975, n−1)·s/√n; none with one seed.",
+    "Paired effects: differences option − reference between trials equal in every other axis, setting and seed; "
+    "their mean and t-interval. Exact data give a zero-width interval.",
+    "Interactions: plain means per cell of two axes; with missing cells (failures) they mix the other axes "
+    "unevenly, so read them beside the paired effects.",
+    "Power laws: least squares of log y on log x; R² on that scale.",
+]
+
+
+def build(sweep: Sweep, assets: Assets) -> list[Block]:
+    """Every section of the report, in order."""
+    styles = combination_styles(sweep.trials["combination"])
+    blocks = [
+        *overview(sweep),
+        *ranking_section(sweep, assets, styles),
+        *effects_section(sweep, assets),
+        *interactions_section(sweep, assets),
+        *scaling_section(sweep, assets, styles),
+        *frontier_section(sweep, assets, styles),
+        *curves_section(sweep, assets, styles),
+        *paper_section(sweep, assets),
+        *failures_section(sweep, assets),
+        Text(f"Every trial, one row each with all its parameters and metrics: `{assets.csv(sweep.trials, 'trials')}`."),
+    ]
+    if assets.skipped:
+        blocks += [Heading("Figures not drawn"), Bullets(assets.skipped)]
+    return [*blocks, Heading("Method"), Bullets(METHOD)]
