@@ -181,10 +181,11 @@ def chunk_states(
     Returns ``[B, H, n, D_k, D_v]``, ``[B, H, n, C, D_v]`` and ``[B, H, D_k, D_v]``.
     """
     starts, values = [], []
-    for i in range(u.shape[2]):
+    # unbind, not indexing: the backward of one unbind is one stack, of n indexings n full-size zeros
+    for u_i, y_i, k_i, decay_i in zip(*(x.unbind(2) for x in (u, y, k_end, chunk_decay)), strict=True):
         starts.append(state)
-        values.append(u[:, :, i] - y[:, :, i] @ state)
-        state = chunk_decay[:, :, i] * state + k_end[:, :, i].transpose(-1, -2) @ values[-1]
+        values.append(u_i - y_i @ state)
+        state = decay_i * state + k_i.transpose(-1, -2) @ values[-1]
     return torch.stack(starts, dim=2), torch.stack(values, dim=2), state
 
 
