@@ -15,6 +15,7 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from ..config.schema import LmTask, MqarTask, NeedleTask
 from .frame import HISTORY_COLUMNS, history_frame, trials_frame, varying_settings
 from .store import child_runs, find_parent_run
 
@@ -94,17 +95,26 @@ def _config(client: MlflowClient, run_id: str) -> dict[str, Any]:
         return yaml.safe_load(Path(path).read_text()) or {}
 
 
+PRIMARY_METRICS: dict[str, tuple[str, Mode]] = {
+    task.model_fields["name"].default: task.primary_metric for task in (MqarTask, NeedleTask, LmTask)
+}
+"""Task name -> the metric a sweep optimises when its config names none."""
+
+
 def _objective(trials: pd.DataFrame, config: dict[str, Any]) -> tuple[str, Mode]:
-    """The searched metric and mode: the config's ``search.metric``/``mode``, else the one ``best_*`` metric."""
+    """The searched metric and mode: the config's ``search.metric``/``mode``, else the metric of the
+    (shortest-named) ``best_*`` column, else the primary metric of the config's task."""
     search = config.get("search") or {}
     if search.get("metric"):
         return search["metric"], search.get("mode") or default_mode(search["metric"])
     best = [c.removeprefix("best_") for c in trials.columns if c.startswith("best_")]
-    candidates = best or [c for c in trials.columns if "accuracy" in c or "loss" in c]
-    if not candidates:
-        raise ValueError("cannot tell the sweep's objective: no best_* metric and no config.yaml search.metric")
-    metric = min(candidates, key=len)
-    return metric, default_mode(metric)
+    if best:
+        metric = min(best, key=len)
+        return metric, default_mode(metric)
+    task = (config.get("task") or {}).get("name")
+    if task in PRIMARY_METRICS:
+        return PRIMARY_METRICS[task]
+    raise ValueError("cannot tell the sweep's objective: no best_* metric, no config.yaml; pass objective=")
 
 
 def load_sweep(
@@ -125,6 +135,8 @@ def load_sweep(
     trials = trials_frame(runs)
     config = _config(client, parent.info.run_id)
     metric, mode = objective or _objective(trials, config)
+    if metric not in trials and f"best_{metric}" not in trials:  # e.g. every trial failed: no result to show
+        trials[metric] = float("nan")
     return Sweep(
         name=parent.data.tags.get("miras.sweep", parent.info.run_name),
         parent_run_id=parent.info.run_id,

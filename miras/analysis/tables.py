@@ -132,6 +132,8 @@ def axis_frame(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
 def _paired(sweep: Sweep, frame: pd.DataFrame, axis: str, metric: str) -> pd.DataFrame:
     """``key, option, value`` of the rows that share their key (every other axis, the settings and the seed)
     with a row of another option of ``axis``."""
+    if frame.empty:
+        return pd.DataFrame(columns=["key", "option", "value"])
     column = f"{axis}_option"
     others = [c for c in _option_columns(frame) if c != column] + sweep.settings + ["seed"]
     key = frame[others].astype(str).agg("|".join, axis=1)

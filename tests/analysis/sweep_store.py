@@ -10,6 +10,8 @@ Params are written as the runner writes them: strings as they are, anything else
 
 ``scaling`` (LM, loss, minimised): presets deltanet and moneta at d_model 32, 64, 128, seeds 0-1, one
 lr; ``best_val_loss`` is exactly ``SCALE[preset] * n_params ** EXPONENT``.
+
+``broken``: two trials that failed before logging anything.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-ABLATION, SCALING = "ablation", "scaling"
+ABLATION, SCALING, BROKEN = "ablation", "scaling", "broken"
 SEEDS = (0, 1, 2)
 LRS = (1e-3, 3e-3)
 MEMORIES = {"lin": ("linear", {}), "mlp": ("mlp", {"depth": 2, "expansion": 4})}
@@ -218,11 +220,21 @@ def write_scaling(client: MlflowClient, root: Path) -> None:
     writer.close()
 
 
+def write_broken(client: MlflowClient, root: Path) -> None:
+    """A sweep whose every trial failed before logging a metric."""
+    writer = Writer(client, root, BROKEN, {"name": BROKEN, "task": {"name": "mqar"}})
+    for seed in (0, 1):
+        params = {"model": "deltanet", "memory": "linear", "bias": "l2", "retention": "none", "algorithm": "gd"}
+        writer.trial("deltanet", params | {"seed": seed, "lr": 1e-3, **MQAR}, "failed", {}, {}, reason="ValueError: x")
+    writer.close()
+
+
 def make_store(root: Path) -> str:
-    """Write both sweeps into a fresh sqlite store under ``root``; returns its tracking URI."""
+    """Write the three sweeps into a fresh sqlite store under ``root``; returns its tracking URI."""
     root.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(uri)
     write_ablation(client, root)
     write_scaling(client, root)
+    write_broken(client, root)
     return uri

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from sweep_store import ABLATION, SCALING
+from sweep_store import ABLATION, BROKEN, SCALING
 
 from miras.analysis import Sweep, default_tracking_uri
 from miras.reports import write_report
@@ -74,6 +74,13 @@ def test_ablation_report(store: str, ablation: Sweep, out_dir: Path) -> None:
     logged = {a.path for a in client.list_artifacts(ablation.parent_run_id, "report")}
     assert {"report/report.md", "report/report.html", "report/figures", "report/tables"} <= logged
     assert len(client.list_artifacts(ablation.parent_run_id, "report/figures")) == len(report.figures)
+
+
+def test_report_of_a_sweep_where_everything_failed(store: str, out_dir: Path) -> None:
+    report = write_report(BROKEN, store, out_dir, log=False)
+    assert _rows(report.folder / "tables" / "failures.csv") == 2
+    assert pd.read_csv(report.folder / "tables" / "ranking.csv")["n"].tolist() == [0]
+    assert report.figures == [] and "ValueError: x" in report.markdown.read_text()
 
 
 def test_styles_are_stable_and_distinct() -> None:
