@@ -46,7 +46,10 @@ def _scale(sweep: Sweep) -> str:
 
 
 def _lm(sweep: Sweep, view: PaperView) -> None:
-    summary = combination_summary(sweep).dropna(subset=["n_params"])
+    summary = combination_summary(sweep)
+    if "n_params" not in summary:
+        return
+    summary = summary.dropna(subset=["n_params"])
     perplexity = next((m for m in PERPLEXITY_METRICS if m in sweep.trials), None)
     ours = combination_summary(sweep, perplexity) if perplexity else summary
     for size, (n_params, tokens) in LM_SIZES.items():

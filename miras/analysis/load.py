@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,7 +62,7 @@ class Sweep:
         """Whether ``metric`` is maximised: the sweep's mode for its objective, else by the metric's name."""
         return self.mode if metric in (None, self.objective, self.metric) else default_mode(metric)
 
-    @property
+    @cached_property
     def settings(self) -> list[str]:
         """Setting columns that vary across trials (with ``combination`` they name a cell)."""
         return varying_settings(self.trials)

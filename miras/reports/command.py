@@ -1,4 +1,7 @@
-"""``miras report SWEEP [--tracking-uri URI] [--out DIR]``: write a sweep's report and log it to MLflow."""
+"""``miras report SWEEP [--tracking-uri URI] [--out DIR]``: write a sweep's report and log it to MLflow.
+
+Only argparse at import time: mlflow and matplotlib load when the command runs.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
-
-from ..analysis.store import RUN_ID, default_tracking_uri
 
 
 def default_out_dir(sweep: str, root: Path | None = None) -> Path:
@@ -18,9 +19,10 @@ def default_out_dir(sweep: str, root: Path | None = None) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Run ``miras report``; returns the exit code (0, or 2 when the store or the sweep is not found)."""
     from mlflow.exceptions import MlflowException
 
-    from ..analysis import SweepNotFoundError
+    from ..analysis.store import RUN_ID, SweepNotFoundError, default_tracking_uri
     from .report import write_report
 
     uri = args.tracking_uri or default_tracking_uri(args.sweep)

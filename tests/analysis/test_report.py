@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -122,3 +124,9 @@ def test_cli_and_scaling_report(
     assert _rows(folder / "tables" / "scaling_params.csv") == 2
     assert not (folder / "tables" / "effects.csv").exists()
     assert "Every trial finished" in (folder / "report.md").read_text()
+
+
+def test_registering_the_command_stays_light() -> None:
+    code = "import sys, miras.reports.command; print(sorted({'mlflow', 'matplotlib'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
