@@ -1,0 +1,150 @@
+"""Driver-side Tune callbacks: one MLflow child run per trial, and a one-line-per-trial progress display."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from ray.tune import Callback
+from ray.tune.experiment import Trial as TuneTrial
+
+from ..config import SweepConfig
+from .messages import FAILED, FINISHED, INTERRUPTED, STOPPED, Outcome, read_eval, read_outcome
+from .params import trial_params
+from .plan import Trial
+from .tracking import SweepStore
+
+
+def _trial(tune_trial: TuneTrial) -> Trial:
+    return Trial.from_config(tune_trial.config["trial"])
+
+
+def _error(tune_trial: TuneTrial) -> str:
+    error = tune_trial.get_error()
+    return str(error).strip().splitlines()[-1] if error else "the trial's worker failed"
+
+
+@dataclass
+class _Open:
+    """A child run being written."""
+
+    run_id: str
+    name: str
+    started: float
+    logged: set[int] = field(default_factory=set)
+    """Steps whose evaluation is logged (a trial restarted by Tune reports some again)."""
+
+
+class TrackingCallback(Callback):
+    """Logs each trial to its MLflow child run: params at the start, metrics at every evaluation,
+    the outcome (status, reason, final measurements) at the end."""
+
+    def __init__(self, store: SweepStore, parent_id: str, config: SweepConfig) -> None:
+        self.store, self.parent_id, self.config = store, parent_id, config
+        self.open: dict[str, _Open] = {}
+        self.ended: dict[str, str] = {}
+        """Run name -> status of every trial ended by this driver."""
+        self.trial_seconds = 0.0
+        """Time from start to end of the trials ended by this driver, summed."""
+        self.training_seconds = 0.0
+        """Their training loops' time, summed (``wall_seconds``)."""
+
+    def on_trial_start(self, iteration: int, trials: list[TuneTrial], trial: TuneTrial, **info: Any) -> None:
+        if trial.trial_id in self.open:
+            return  # restarted by Tune after a worker failure: keep writing the same run
+        spec = _trial(trial)
+        params = trial_params(self.config, spec)
+        run_id = self.store.start_trial(self.parent_id, spec.name, spec.key, spec.cell.combination, params)
+        self.open[trial.trial_id] = _Open(run_id, spec.name, time.monotonic())
+
+    def on_trial_result(
+        self, iteration: int, trials: list[TuneTrial], trial: TuneTrial, result: dict[str, Any], **info: Any
+    ) -> None:
+        run = self.open.get(trial.trial_id)
+        if run is None:
+            return
+        evaluation = read_eval(result)
+        if evaluation is not None and evaluation.step not in run.logged:
+            self.store.log_metrics(run.run_id, evaluation.metrics, evaluation.step)
+            run.logged.add(evaluation.step)
+        outcome = read_outcome(result)
+        if outcome is not None:
+            self._end(trial, outcome)
+
+    def on_trial_complete(self, iteration: int, trials: list[TuneTrial], trial: TuneTrial, **info: Any) -> None:
+        if trial.trial_id in self.open:  # no outcome: the scheduler stopped it
+            self._end(trial, Outcome(STOPPED, "stopped early by the scheduler (ASHA)"))
+
+    def on_trial_error(self, iteration: int, trials: list[TuneTrial], trial: TuneTrial, **info: Any) -> None:
+        if trial.trial_id in self.open:
+            self._end(trial, Outcome(FAILED, _error(trial)))
+
+    def _end(self, trial: TuneTrial, outcome: Outcome) -> None:
+        run = self.open.pop(trial.trial_id)
+        for evaluation in outcome.history:
+            metrics = evaluation.metrics
+            if evaluation.step in run.logged:
+                metrics = {k: v for k, v in metrics.items() if k == "train_loss"}
+            if metrics:
+                self.store.log_metrics(run.run_id, metrics, evaluation.step)
+        if outcome.summary:
+            self.store.log_metrics(run.run_id, outcome.summary)
+        self.trial_seconds += time.monotonic() - run.started
+        self.training_seconds += outcome.summary.get("wall_seconds", 0.0)
+        reason = None if outcome.status == FINISHED else outcome.reason
+        self.store.end_trial(run.run_id, outcome.status, reason)
+        self.ended[run.name] = outcome.status
+
+    def interrupt(self) -> list[str]:
+        """End the runs of trials still open (the sweep was interrupted); returns their names."""
+        runs = list(self.open.values())
+        self.open.clear()
+        for run in runs:
+            self.store.end_trial(run.run_id, INTERRUPTED, "the sweep was interrupted; rerun it to resume")
+        return [run.name for run in runs]
+
+
+class ProgressCallback(Callback):
+    """Prints one line when a trial starts and one when it ends (status, objective, time)."""
+
+    def __init__(self, total: int, metric: str, stream: TextIO) -> None:
+        self.total, self.metric, self.stream = total, metric, stream
+        self.done = 0
+        self.started: dict[str, float] = {}
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def on_trial_start(self, iteration: int, trials: list[TuneTrial], trial: TuneTrial, **info: Any) -> None:
+        self.started.setdefault(trial.trial_id, time.monotonic())
+        spec = _trial(trial)
+        self._print(f"  start     {spec.name}  (lr {spec.lr:.3g}, run key {spec.key})")
+
+    def on_trial_result(
+        self, iteration: int, trials: list[TuneTrial], trial: TuneTrial, result: dict[str, Any], **info: Any
+    ) -> None:
+        outcome = read_outcome(result)
+        if outcome is not None:
+            best = outcome.summary.get(f"best_{self.metric}")
+            detail = f"best {self.metric} {best:.4g}" if best is not None else (outcome.reason or "").strip()
+            self._end(trial, outcome.status, detail.splitlines()[0] if detail else "")
+
+    def on_trial_complete(self, iteration: int, trials: list[TuneTrial], trial: TuneTrial, **info: Any) -> None:
+        if trial.trial_id in self.started:
+            self._end(trial, STOPPED, "stopped early by the scheduler")
+
+    def on_trial_error(self, iteration: int, trials: list[TuneTrial], trial: TuneTrial, **info: Any) -> None:
+        if trial.trial_id in self.started:
+            self._end(trial, FAILED, _error(trial))
+
+    def _end(self, trial: TuneTrial, status: str, detail: str) -> None:
+        seconds = time.monotonic() - self.started.pop(trial.trial_id)
+        self.done += 1
+        width = len(str(self.total))
+        self._print(
+            f"  [{self.done:>{width}}/{self.total}] {status:<9} {_trial(trial).name}  {detail}  ({seconds:.1f} s)"
+        )
+
+
+__all__ = ["ProgressCallback", "TrackingCallback"]

@@ -1,0 +1,125 @@
+"""What a trial reports to the driver through ``tune.report``, and how the driver reads it.
+
+Every report has ``objective`` (what the searcher and the scheduler optimise) and ``miras``:
+either an evaluation (``step`` and the task's metrics) or, once, the final outcome (status,
+reason, the whole evaluation history with ``train_loss``, and the final measurements). The
+history is repeated at the end because a trial resumed from a checkpoint does not evaluate its
+earlier steps again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ..runners.trial import TrialResult
+
+OBJECTIVE = "objective"
+"""The result key the searcher and the scheduler optimise."""
+
+# ``miras.status`` of a trial: run_trial's finished / diverged / oom / failed, and these.
+FINISHED, FAILED = "finished", "failed"
+STOPPED = "stopped"
+"""Stopped early by the scheduler (ASHA)."""
+RUNNING = "running"
+"""Under way, or its driver was killed."""
+INTERRUPTED = "interrupted"
+"""Stopped by Ctrl-C; runs again when the sweep is resumed."""
+
+Mode = Literal["max", "min"]
+
+
+def worst(mode: Mode) -> float:
+    """The objective of a trial that diverged, ran out of memory or failed."""
+    return -math.inf if mode == "max" else math.inf
+
+
+def best(values: list[float], mode: Mode) -> float | None:
+    """The best finite value, or ``None``."""
+    finite = [v for v in values if math.isfinite(v)]
+    return (max if mode == "max" else min)(finite) if finite else None
+
+
+@dataclass
+class Evaluation:
+    """One evaluation: the training step and the task's metrics."""
+
+    step: int
+    metrics: dict[str, float]
+
+
+@dataclass
+class Outcome:
+    """The end of a trial: its status, why (unless finished), every evaluation and the measurements."""
+
+    status: str
+    reason: str | None = None
+    history: list[Evaluation] = field(default_factory=list)
+    summary: dict[str, float] = field(default_factory=dict)
+
+
+def eval_report(step: int, metrics: dict[str, float], objective: float) -> dict[str, Any]:
+    return {OBJECTIVE: objective, "miras": {"eval": {"step": step, "metrics": metrics}}}
+
+
+def final_report(result: TrialResult, metric: str, mode: Mode) -> dict[str, Any]:
+    """The last report of a trial: ``objective`` is its best ``metric`` if it finished, else the worst value."""
+    history = []
+    previous = 0
+    for entry in result.history:
+        step = int(entry["step"])
+        metrics = {k: v for k, v in entry.items() if k != "step"}
+        losses = result.losses[previous:step]
+        if losses:
+            metrics["train_loss"] = sum(losses) / len(losses)
+        history.append({"step": step, "metrics": metrics})
+        previous = step
+    found = best([e["metrics"][metric] for e in history if metric in e["metrics"]], mode)
+    summary = {
+        "n_params": result.params,
+        "state_size": result.state_size,
+        "flops_per_token": result.flops_per_token,
+        "tokens_per_second": result.tokens_per_second,
+        "peak_memory_mb": result.peak_memory_mb,
+        "wall_seconds": result.wall_seconds,
+    }
+    if found is not None:
+        summary[f"best_{metric}"] = found
+    objective = found if result.status == FINISHED and found is not None else worst(mode)
+    outcome = {"status": result.status, "reason": result.reason, "history": history, "summary": summary}
+    return {OBJECTIVE: objective, "miras": {"outcome": outcome}}
+
+
+def read_eval(result: dict[str, Any]) -> Evaluation | None:
+    """The evaluation carried by a Tune result, if it is one."""
+    data = result.get("miras", {}).get("eval")
+    return Evaluation(data["step"], data["metrics"]) if data else None
+
+
+def read_outcome(result: dict[str, Any]) -> Outcome | None:
+    """The outcome carried by a Tune result, if it is the final one."""
+    data = result.get("miras", {}).get("outcome")
+    if not data:
+        return None
+    history = [Evaluation(e["step"], e["metrics"]) for e in data["history"]]
+    return Outcome(data["status"], data["reason"], history, data["summary"])
+
+
+__all__ = [
+    "FAILED",
+    "FINISHED",
+    "INTERRUPTED",
+    "OBJECTIVE",
+    "RUNNING",
+    "STOPPED",
+    "Evaluation",
+    "Outcome",
+    "best",
+    "eval_report",
+    "final_report",
+    "read_eval",
+    "read_outcome",
+    "worst",
+]

@@ -1,0 +1,49 @@
+"""The MLflow params of a trial: every axis option and parameter by registry name, and every setting.
+
+Values are strings as MLflow stores them: strings as they are, everything else as JSON
+(``null``, ``true``, ``0.001``, ``[1, 2]``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..config import SweepConfig
+from ..space import AXES, BASELINES, PRESETS
+from .plan import Trial
+
+NO_AXIS = "-"
+"""The axis value of an attention baseline, which is not a Miras memory."""
+
+
+def trial_params(config: SweepConfig, trial: Trial) -> dict[str, str]:
+    """``model``, the four axes and their ``<axis>.<param>``, ``seed``, ``lr``, ``task``, and every
+    ``task.*``, ``model.*`` and ``training.*`` field as the trial resolves it."""
+    cell = trial.cell
+    architecture = cell.architecture
+    params: dict[str, Any] = {"model": architecture if isinstance(architecture, str) else "grid"}
+    if isinstance(architecture, str) and architecture in BASELINES:
+        params |= dict.fromkeys(AXES, NO_AXIS)
+    else:
+        spec = PRESETS[architecture].spec if isinstance(architecture, str) else architecture
+        for axis, choice in spec.canonical().items():
+            params[axis] = choice["name"]
+            params |= {f"{axis}.{name}": value for name, value in choice["params"].items()}
+    task = config.task.model_dump(mode="json")
+    params |= {"seed": cell.seed, "lr": trial.lr, "task": task.pop("name")}
+    params |= _prefixed("task", task)
+    params |= _prefixed("model", config.model.at(cell.d_model).model_dump(mode="json"))
+    params |= _prefixed("training", config.training.model_copy(update={"lr": trial.lr}).model_dump(mode="json"))
+    return {key: _text(value) for key, value in params.items()}
+
+
+def _prefixed(prefix: str, fields: dict[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}.{name}": value for name, value in fields.items()}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+__all__ = ["NO_AXIS", "trial_params"]

@@ -1,0 +1,183 @@
+"""Run a sweep: expand it, look up finished trials in MLflow, run the missing ones with Ray Tune.
+
+Resume is keyed on the tracking store: a trial whose run key has a FINISHED child run under the
+sweep's parent run is done; any other child run (running when its driver was killed, killed by
+Ctrl-C, failed) is deleted and its trial runs again, from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..config import SweepConfig
+from .messages import FAILED
+from .plan import Plan
+from .resume import Work
+from .tracking import SweepStore, is_done
+
+EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class SweepError(RuntimeError):
+    """A sweep that cannot start (resources, a second driver on the same output folder); exit code 2."""
+
+
+@dataclass
+class SweepOptions:
+    """Command-line options of ``miras sweep``."""
+
+    out: Path | None = None
+    """Output folder; default ``runs/<sweep name>``."""
+    tracking_uri: str | None = None
+    """MLflow tracking URI; default ``tracking.uri``, else ``sqlite:///<out>/mlflow.db``."""
+    address: str | None = None
+    """Ray cluster to join; default a local Ray."""
+    storage: str | None = None
+    """Ray Tune storage path; a local (shared) path also holds the trials' checkpoints."""
+    cache_dir: Path | None = None
+    """Data and tokenizer caches of the trials."""
+    fresh: bool = False
+    dry_run: bool = False
+
+
+class Layout:
+    """Where a sweep writes: the output folder, the tracking store, Tune's storage and the checkpoints."""
+
+    def __init__(self, config: SweepConfig, options: SweepOptions) -> None:
+        self.out = (options.out or Path("runs") / config.name).resolve()
+        self.embedded = options.tracking_uri is None and config.tracking.uri is None
+        """Whether the tracking store is the default sqlite file in the output folder."""
+        self.uri = options.tracking_uri or config.tracking.uri or f"sqlite:///{self.out / 'mlflow.db'}"
+        self.experiment = config.tracking.experiment or config.name
+        shared = options.storage is not None and "://" not in options.storage
+        self.storage = (
+            str(Path(options.storage).resolve()) if shared else options.storage or str(self.out / "ray_results")
+        )
+        """Ray Tune's storage path (a local path is made absolute)."""
+        self.trials_dir = (Path(self.storage) / config.name if shared else self.out) / "trials"
+        """Checkpoints, one folder per run key: on the shared storage path if there is one."""
+        self.optuna_uri = f"sqlite:///{self.out / 'optuna.db'}"
+
+    def artifact_location(self) -> str | None:
+        """Artifacts of a sqlite store go beside its database file; a server chooses its own."""
+        prefix = "sqlite:///"
+        if not self.uri.startswith(prefix):
+            return None
+        return (Path(self.uri[len(prefix) :]).parent / "mlartifacts").as_uri()
+
+    def browse_command(self) -> str:
+        if self.uri.startswith("sqlite:"):
+            return f"mlflow ui --backend-store-uri {self.uri}"
+        return f"open {self.uri} in a browser (MLflow server)"
+
+
+def run_sweep(config: SweepConfig, config_path: Path, options: SweepOptions, stream: TextIO | None = None) -> int:
+    """Run (or resume) the sweep, printing to ``stream`` (stdout); returns the exit code.
+
+    Raises :class:`SweepError`, having written nothing, when the sweep cannot start.
+    """
+    plan, layout = Plan(config), Layout(config, options)
+    stream = stream or sys.stdout
+
+    def say(text: str = "") -> None:
+        print(text, file=stream, flush=True)
+
+    say(f"sweep {config.name}: {plan.describe()}")
+    say(f"  results:  {layout.out}")
+    say(f"  tracking: {layout.uri} (experiment {layout.experiment})")
+    if options.dry_run:
+        for entry in plan.listing():
+            say("  " + _describe(entry))
+        return EXIT_OK
+    _check_resources(config, options.address)
+    started = time.perf_counter()
+    with _locked(layout.out):
+        if options.fresh:
+            _start_over(layout, config, say)
+        store = SweepStore(layout.uri, layout.experiment, config.name, layout.artifact_location())
+        parent_id = store.open_parent()
+        store.log_sweep(parent_id, config_path, plan.listing())
+        children = store.children(parent_id)
+        finished = [run for run in children if is_done(run)]
+        store.discard([run for run in children if not is_done(run)])
+        work = Work.left(plan, finished)
+        say(f"  {plan.total - work.count} of {plan.total} trials already finished; launching {work.count}")
+        if work.count == 0:
+            store.close_parent(parent_id, "FINISHED")
+            say(f"browse:   {layout.browse_command()}")
+            return EXIT_OK
+        from .orchestrate import run_trials
+
+        tracking = run_trials(plan, work, layout, options, store, parent_id, stream)
+        interrupted = tracking.interrupt()
+        store.close_parent(parent_id, "KILLED" if interrupted else "FINISHED")
+    counts = Counter(tracking.ended.values())
+    shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    say(f"ran {sum(counts.values())} trials ({shown}) in {time.perf_counter() - started:.1f} s")
+    say(f"  trial time, summed: {tracking.trial_seconds:.1f} s ({tracking.training_seconds:.1f} s training)")
+    if interrupted:
+        say(f"interrupted: {work.count - len(tracking.ended)} trials left; run the same command again to resume")
+    say(f"browse:   {layout.browse_command()}")
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED_TRIALS if counts.get(FAILED) else EXIT_OK
+
+
+def _describe(entry: dict[str, Any]) -> str:
+    lr = entry["lr"]
+    rate = f"lr {lr:.3g}" if isinstance(lr, float) else f"lr ~ TPE[{lr['low']:g}, {lr['high']:g}] x {lr['trials']}"
+    key = f"  key {entry['key']}" if "key" in entry else ""
+    return f"{entry['name']:<32} {entry['spec']:<40} d_model {entry['d_model']}  seed {entry['seed']}  {rate}{key}"
+
+
+def _check_resources(config: SweepConfig, address: str | None) -> None:
+    """A trial must fit this machine when Ray is local (a cluster may still grow)."""
+    if address is not None:
+        return
+    cpus = os.cpu_count() or 1
+    if config.resources.cpu > cpus:
+        raise SweepError(f"resources.cpu: a trial asks for {config.resources.cpu:g} CPUs; this machine has {cpus}")
+    if config.resources.gpu > 0:
+        import torch
+
+        gpus = torch.cuda.device_count()
+        if config.resources.gpu > gpus:
+            raise SweepError(f"resources.gpu: a trial asks for {config.resources.gpu:g} GPUs; this machine has {gpus}")
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``<out>/.lock`` so that two drivers never run the same sweep folder at once."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SweepError(f"another driver is running the sweep in {out}") from None
+        yield
+
+
+def _start_over(layout: Layout, config: SweepConfig, say: Callable[[str], None]) -> None:
+    """``--fresh``: delete the output folder's state and, in an external store, the sweep's runs."""
+    store = "the MLflow store, " if layout.embedded else ""
+    say(f"  --fresh: deleting {store}the checkpoints, Optuna studies and Ray files in {layout.out}")
+    for path in layout.out.iterdir():
+        if path.name != ".lock":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    shutil.rmtree(layout.trials_dir, ignore_errors=True)
+    if not layout.embedded:
+        deleted = SweepStore(layout.uri, layout.experiment, config.name).delete_sweep()
+        say(f"  --fresh: deleted {deleted} runs of sweep {config.name} in {layout.uri}")
+
+
+__all__ = ["Layout", "SweepError", "SweepOptions", "run_sweep"]

@@ -1,0 +1,47 @@
+"""The Ray Tune function trainable: one :func:`miras.runners.trial.run_trial` per Tune trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..config import SweepConfig
+from .messages import best, eval_report, final_report, worst
+from .plan import Trial
+
+
+def train(config: dict[str, Any], *, sweep: SweepConfig, trials_dir: str, cache_dir: str | None, threads: int) -> None:
+    """Train the trial described by ``config["trial"]`` (:meth:`Trial.to_config`), reporting every
+    evaluation and then the outcome. Checkpoints go to ``<trials_dir>/<run key>``, so a trial
+    started again (after an interruption, on any node that sees that folder) resumes there."""
+    import torch
+    from ray import tune
+
+    from ..runners.trial import DEFAULT_CACHE, TrialConfig, run_trial
+
+    torch.set_num_threads(threads)
+    trial = Trial.from_config(config["trial"])
+    metric, mode = sweep.objective
+    seen: list[float] = []
+
+    def on_eval(step: int, metrics: dict[str, float]) -> None:
+        if metric in metrics:
+            seen.append(metrics[metric])
+        found = best(seen, mode)
+        tune.report(eval_report(step, metrics, worst(mode) if found is None else found))
+
+    trial_config = TrialConfig(
+        task=sweep.task,
+        model=sweep.model.at(trial.cell.d_model),
+        training=sweep.training.model_copy(update={"lr": trial.lr}),
+        architecture=trial.cell.architecture,
+        seed=trial.cell.seed,
+        lr=trial.lr,
+        workdir=Path(trials_dir) / trial.key,
+        cache_dir=Path(cache_dir) if cache_dir else DEFAULT_CACHE,
+    )
+    result = run_trial(trial_config, on_eval=on_eval, progress=False)
+    tune.report(final_report(result, metric, mode))
+
+
+__all__ = ["train"]
