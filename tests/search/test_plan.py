@@ -1,0 +1,107 @@
+"""Trial expansion, names, run keys and MLflow params: no Ray, no training."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from miras.config import validate_config
+from miras.search.params import NO_AXIS, trial_params
+from miras.search.plan import Plan, Trial
+from miras.search.searcher import retry_rates
+
+from .conftest import TINY
+
+
+def plan(**sections) -> Plan:
+    return Plan(validate_config({"name": "p", **TINY, **sections}))
+
+
+def test_presets_times_seeds_at_training_lr():
+    trials = plan(space={"presets": ["deltanet", "transformer"]}, seeds=[0, 1]).fixed_trials()
+    assert [t.name for t in trials] == ["deltanet-s0", "deltanet-s1", "transformer-s0", "transformer-s1"]
+    assert {t.lr for t in trials} == {1e-3}
+    assert len({t.key for t in trials}) == 4
+
+
+def test_a_list_of_rates_is_a_grid_named_by_rate():
+    p = plan(space={"presets": ["gla"]}, search={"lr": [3e-3, 1e-2]})
+    assert [t.name for t in p.fixed_trials()] == ["gla-s0-lr0.003", "gla-s0-lr0.01"]
+    assert p.total == 2 and p.lr_range is None
+
+
+def test_a_range_leaves_the_rates_to_the_searcher():
+    p = plan(space={"presets": ["gla"]}, seeds=[0, 1], search={"lr": {"low": 1e-4, "high": 1e-2}})
+    assert p.fixed_trials() == [] and p.total == 8 and p.per_cell == 4
+    assert [entry["lr"]["trials"] for entry in p.listing()] == [4, 4]
+
+
+def test_a_width_ladder_names_each_width():
+    p = plan(model={**TINY["model"], "d_model": [16, 32]}, space={"presets": ["gla"]})
+    assert [t.name for t in p.fixed_trials()] == ["gla-d16-s0", "gla-d32-s0"]
+    assert p.describe() == "1 combinations x 2 widths x 1 seeds = 2 trials"
+
+
+def test_run_key_is_stable_and_depends_on_the_resolved_config():
+    def key(**sections):
+        return plan(space={"presets": ["gla"]}, **sections).fixed_trials()[0].key
+
+    assert key() == key()
+    assert key(training={**TINY["training"], "steps": 11}) != key()
+    assert key(seeds=[1]) != key()
+    assert key(model={**TINY["model"], "d_model": 32}) != key()
+
+
+def test_run_key_fills_in_default_params_of_grid_points():
+    def key(bias):
+        grid = {"memory": ["linear"], "bias": [bias], "retention": ["none"], "algorithm": ["gd"]}
+        return plan(space={"grid": grid}).fixed_trials()[0].key
+
+    assert key("lp") == key({"name": "lp", "params": {"p": 3}})  # p = 3 is lp's default
+    assert key("lp") != key({"name": "lp", "params": {"p": 4}})
+
+
+def test_trial_config_round_trips():
+    grid = {"memory": ["mlp"], "bias": ["l2"], "retention": ["l2"], "algorithm": ["gd"]}
+    for trial in plan(space={"presets": ["gla"], "grid": grid}).fixed_trials():
+        assert Trial.from_config(trial.to_config()) == trial
+
+
+def test_params_name_every_axis_option_and_setting():
+    p = plan(space={"presets": ["titans", "transformer"]}, search={"lr": [3e-3]})
+    titans, transformer = (trial_params(p.config, t) for t in p.fixed_trials())
+    assert titans["model"] == "titans"
+    axes = ("memory", "bias", "retention", "algorithm")
+    assert [titans[axis] for axis in axes] == ["mlp", "l2", "l2", "momentum"]
+    assert titans["memory.depth"] == "2" and titans["algorithm.batch_size"] == "16"
+    assert titans["lr"] == titans["training.lr"] == "0.003" and titans["seed"] == "0"
+    assert titans["task"] == "mqar" and titans["task.num_kv_pairs"] == "4"
+    assert titans["model.d_model"] == "16" and titans["model.swa_window"] == "null"
+    assert transformer["model"] == "transformer"
+    assert all(transformer[axis] == NO_AXIS for axis in axes)
+    assert not any(k.startswith("memory.") for k in transformer)
+
+
+def test_grid_points_are_logged_as_grid():
+    grid = {"memory": ["linear"], "bias": ["l2"], "retention": ["none"], "algorithm": ["gd"]}
+    p = plan(space={"grid": grid})
+    params = trial_params(p.config, p.fixed_trials()[0])
+    assert params["model"] == "grid" and params["algorithm.grad_at"] == "previous"
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+
+
+def test_retry_rates_reruns_unfinished_rates_and_frees_stale_trials(storage):
+    p = plan(space={"presets": ["gla"]}, search={"lr": {"low": 1e-4, "high": 1e-2}})
+    cell = p.cells[0]
+    study = optuna.create_study(study_name="gla-s0", storage=storage, direction="maximize")
+    space = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}
+    finished, killed = study.ask(space), study.ask(space)
+    study.tell(finished, 0.5)
+    done = {p.trial(cell, finished.params["lr"]).key}
+    assert retry_rates(storage, "gla-s0", p, cell, done) == [killed.params["lr"]]
+    assert study.trials[1].state == optuna.trial.TrialState.FAIL
+    assert retry_rates(storage, "no-such-study", p, cell, done) == []
