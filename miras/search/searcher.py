@@ -15,7 +15,7 @@ from typing import Any
 
 import optuna
 from optuna.distributions import FloatDistribution
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
@@ -32,19 +32,23 @@ class _Queue:
     searcher: OptunaSearch
 
 
+def tried(storage: optuna.storages.BaseStorage, study: str) -> list[FrozenTrial]:
+    """The trials a cell's study already holds (none for a new study)."""
+    if study not in optuna.study.get_all_study_names(storage):
+        return []
+    return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
+
+
 def retry_rates(
-    storage: optuna.storages.BaseStorage, study: str, plan: Plan, cell: Cell, done: set[str]
+    storage: optuna.storages.BaseStorage, trials: list[FrozenTrial], plan: Plan, cell: Cell, done: set[str]
 ) -> list[float]:
-    """Rates the cell's study already tried whose trial has no finished run (in the order tried).
+    """Rates among ``trials`` (the cell's study) whose trial has no finished run, in the order tried.
 
     Trials the study still holds as running or waiting (their driver was killed) are marked
     failed, so that TPE does not wait for them.
     """
-    if study not in optuna.study.get_all_study_names(storage):
-        return []
-    loaded = optuna.load_study(study_name=study, storage=storage)
     rates: list[float] = []
-    for trial in loaded.get_trials(deepcopy=False):
+    for trial in trials:
         if trial.state in (TrialState.RUNNING, TrialState.WAITING):
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         lr = trial.params.get("lr")
@@ -68,12 +72,16 @@ class CellSearch(Searcher):
             if count <= 0:
                 continue
             study = plan.cell_name(cell)
-            retry = retry_rates(storage, study, plan, cell, done)[:count]
+            previous = tried(storage, study)
+            retry = retry_rates(storage, previous, plan, cell, done)[:count]
+            # Seeded by the cell and the trials so far: reproducible, and a resumed study does
+            # not replay the rates its first session drew (same rate = same run key).
+            seed = zlib.crc32(study.encode()) + len(previous)
             searcher = OptunaSearch(
                 space=space,
                 metric=OBJECTIVE,
                 mode=mode,
-                sampler=optuna.samplers.TPESampler(seed=zlib.crc32(study.encode())),
+                sampler=optuna.samplers.TPESampler(seed=seed),
                 study_name=study,
                 storage=storage,
                 points_to_evaluate=[{"lr": lr} for lr in retry] or None,
@@ -105,4 +113,4 @@ class CellSearch(Searcher):
             queue.searcher.on_trial_complete(trial_id, result, error)
 
 
-__all__ = ["CellSearch", "retry_rates"]
+__all__ = ["CellSearch", "retry_rates", "tried"]

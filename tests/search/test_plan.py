@@ -1,14 +1,16 @@
-"""Trial expansion, names, run keys and MLflow params: no Ray, no training."""
+"""Trial expansion, names, run keys, MLflow params and the per-cell search: no Ray cluster, no training."""
 
 from __future__ import annotations
 
 import optuna
 import pytest
+from ray.tune.search import Searcher
 
 from miras.config import validate_config
+from miras.search.messages import OBJECTIVE
 from miras.search.params import NO_AXIS, trial_params
 from miras.search.plan import Plan, Trial
-from miras.search.searcher import retry_rates
+from miras.search.searcher import CellSearch, retry_rates, tried
 
 from .conftest import TINY
 
@@ -102,6 +104,24 @@ def test_retry_rates_reruns_unfinished_rates_and_frees_stale_trials(storage):
     finished, killed = study.ask(space), study.ask(space)
     study.tell(finished, 0.5)
     done = {p.trial(cell, finished.params["lr"]).key}
-    assert retry_rates(storage, "gla-s0", p, cell, done) == [killed.params["lr"]]
+    assert retry_rates(storage, tried(storage, "gla-s0"), p, cell, done) == [killed.params["lr"]]
     assert study.trials[1].state == optuna.trial.TrialState.FAIL
-    assert retry_rates(storage, "no-such-study", p, cell, done) == []
+    assert tried(storage, "no-such-study") == []
+
+
+def test_a_resumed_search_retries_unfinished_rates_then_samples_new_ones(tmp_path):
+    p = plan(space={"presets": ["gla"]}, search={"lr": {"low": 1e-4, "high": 1e-2}, "trials_per_combination": 4})
+    cell, url = p.cells[0], f"sqlite:///{tmp_path / 'optuna.db'}"
+
+    def rate(config):
+        return config["trial"]["lr"]
+
+    first = CellSearch(p, {cell: 4}, url, set(), "max")
+    finished, interrupted = rate(first.suggest("a")), rate(first.suggest("b"))
+    first.on_trial_complete("a", {OBJECTIVE: 0.5, "training_iteration": 1})
+    # The driver is killed here: "b" never completes, "c" and "d" were never asked for.
+    resumed = CellSearch(p, {cell: 3}, url, {p.trial(cell, finished).key}, "max")
+    again, *new = (rate(resumed.suggest(trial_id)) for trial_id in ("e", "f", "g"))
+    assert again == interrupted
+    assert len({finished, interrupted, *new}) == 4  # no rate (so no run key) is drawn twice
+    assert resumed.suggest("h") == Searcher.FINISHED
