@@ -74,12 +74,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         fresh=args.fresh,
         dry_run=args.dry_run,
     )
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial MLflow database tables"
+    _quiet()
     try:
         return run_sweep(config, args.config, options)
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _quiet() -> None:
+    """Keep the output to the sweep's own lines: no MLflow table-creation notices, no run URLs
+    after each run, no Optuna study notices."""
+    import optuna
+
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

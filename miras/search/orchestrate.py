@@ -19,7 +19,6 @@ from .plan import Plan
 from .resume import Work
 from .runner import Layout, SweepOptions
 from .searcher import CellSearch
-from .tracking import SweepStore
 from .trainable import train
 
 
@@ -28,15 +27,13 @@ def run_trials(
     work: Work,
     layout: Layout,
     options: SweepOptions,
-    store: SweepStore,
-    parent_id: str,
+    tracking: TrackingCallback,
     stream: TextIO,
-) -> TrackingCallback:
-    """Run ``work`` on Ray (local or ``options.address``); returns the tracking callback, which
-    knows how every trial ended and which are still open (interrupted)."""
+) -> None:
+    """Run ``work`` on Ray (local or ``options.address``), logging every trial through ``tracking``
+    (which then knows how each trial ended, and which are still open: interrupted)."""
     config = plan.config
     metric, mode = config.objective
-    tracking = TrackingCallback(store, parent_id, config)
     with ray_session(options.address, layout.out) as where:
         slots = _parallel_slots(config)
         print(f"  running on {where}: up to {slots} trials at a time", file=stream, flush=True)
@@ -76,7 +73,6 @@ def run_trials(
             ),
         )
         tuner.fit()
-    return tracking
 
 
 def _parallel_slots(config: SweepConfig) -> int:

@@ -116,9 +116,16 @@ def run_sweep(config: SweepConfig, config_path: Path, options: SweepOptions, str
             store.close_parent(parent_id, "FINISHED")
             say(f"browse:   {layout.browse_command()}")
             return EXIT_OK
+        from .callbacks import TrackingCallback
         from .orchestrate import run_trials
 
-        tracking = run_trials(plan, work, layout, options, store, parent_id, stream)
+        tracking = TrackingCallback(store, parent_id, config)
+        try:
+            run_trials(plan, work, layout, options, tracking, stream)
+        except BaseException as error:  # Ray failed to start, a second Ctrl-C, ...: no run stays RUNNING
+            tracking.interrupt()
+            store.close_parent(parent_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+            raise
         interrupted = tracking.interrupt()
         store.close_parent(parent_id, "KILLED" if interrupted else "FINISHED")
     counts = Counter(tracking.ended.values())
