@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ..config import ConfigError, format_problems, load_config
-    from .runner import EXIT_USAGE, SweepError, SweepOptions, run_sweep
+    from .layout import SweepOptions
+    from .runner import EXIT_USAGE, SweepError, run_sweep
 
     try:
         config = load_config(args.config)

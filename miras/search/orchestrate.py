@@ -14,10 +14,10 @@ from ray.tune.schedulers import ASHAScheduler
 from ..config import SweepConfig
 from .callbacks import ProgressCallback, TrackingCallback
 from .cluster import ray_session
+from .layout import Layout, SweepOptions
 from .messages import OBJECTIVE
 from .plan import Plan
 from .resume import Work
-from .runner import Layout, SweepOptions
 from .searcher import CellSearch
 from .trainable import train
 
@@ -37,7 +37,7 @@ def run_trials(
     with ray_session(options.address, layout.out) as where:
         slots = _parallel_slots(config)
         print(f"  running on {where}: up to {slots} trials at a time", file=stream, flush=True)
-        os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(slots)
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(slots))
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables, our progress lines only
         logging.getLogger("ray.tune").setLevel(logging.ERROR)

@@ -124,7 +124,8 @@ class Plan:
         ]
 
     def describe(self) -> str:
-        """``4 combinations x 2 seeds x 3 learning rates = 24 trials`` (factors above 1 or always combinations)."""
+        """``4 combinations x 2 seeds x 3 learning rates = 24 trials`` (widths only for a ladder, rates only
+        with ``search``)."""
         factors = [f"{len(self.config.combinations())} combinations"]
         if len(self.config.model.widths) > 1:
             factors.append(f"{len(self.config.model.widths)} widths")

@@ -15,11 +15,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from ..config import SweepConfig
+from .layout import Layout, SweepOptions
 from .messages import FAILED
 from .plan import Plan
 from .resume import Work
@@ -30,55 +30,6 @@ EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 class SweepError(RuntimeError):
     """A sweep that cannot start (resources, a second driver on the same output folder); exit code 2."""
-
-
-@dataclass
-class SweepOptions:
-    """Command-line options of ``miras sweep``."""
-
-    out: Path | None = None
-    """Output folder; default ``runs/<sweep name>``."""
-    tracking_uri: str | None = None
-    """MLflow tracking URI; default ``tracking.uri``, else ``sqlite:///<out>/mlflow.db``."""
-    address: str | None = None
-    """Ray cluster to join; default a local Ray."""
-    storage: str | None = None
-    """Ray Tune storage path; a local (shared) path also holds the trials' checkpoints."""
-    cache_dir: Path | None = None
-    """Data and tokenizer caches of the trials."""
-    fresh: bool = False
-    dry_run: bool = False
-
-
-class Layout:
-    """Where a sweep writes: the output folder, the tracking store, Tune's storage and the checkpoints."""
-
-    def __init__(self, config: SweepConfig, options: SweepOptions) -> None:
-        self.out = (options.out or Path("runs") / config.name).resolve()
-        self.embedded = options.tracking_uri is None and config.tracking.uri is None
-        """Whether the tracking store is the default sqlite file in the output folder."""
-        self.uri = options.tracking_uri or config.tracking.uri or f"sqlite:///{self.out / 'mlflow.db'}"
-        self.experiment = config.tracking.experiment or config.name
-        shared = options.storage is not None and "://" not in options.storage
-        self.storage = (
-            str(Path(options.storage).resolve()) if shared else options.storage or str(self.out / "ray_results")
-        )
-        """Ray Tune's storage path (a local path is made absolute)."""
-        self.trials_dir = (Path(self.storage) / config.name if shared else self.out) / "trials"
-        """Checkpoints, one folder per run key: on the shared storage path if there is one."""
-        self.optuna_uri = f"sqlite:///{self.out / 'optuna.db'}"
-
-    def artifact_location(self) -> str | None:
-        """Artifacts of a sqlite store go beside its database file; a server chooses its own."""
-        prefix = "sqlite:///"
-        if not self.uri.startswith(prefix):
-            return None
-        return (Path(self.uri[len(prefix) :]).parent / "mlartifacts").as_uri()
-
-    def browse_command(self) -> str:
-        if self.uri.startswith("sqlite:"):
-            return f"mlflow ui --backend-store-uri {self.uri}"
-        return f"open {self.uri} in a browser (MLflow server)"
 
 
 def run_sweep(config: SweepConfig, config_path: Path, options: SweepOptions, stream: TextIO | None = None) -> int:
@@ -187,4 +138,4 @@ def _start_over(layout: Layout, config: SweepConfig, say: Callable[[str], None])
         say(f"  --fresh: deleted {deleted} runs of sweep {config.name} in {layout.uri}")
 
 
-__all__ = ["Layout", "SweepError", "SweepOptions", "run_sweep"]
+__all__ = ["EXIT_FAILED_TRIALS", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "SweepError", "run_sweep"]

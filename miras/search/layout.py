@@ -1,0 +1,60 @@
+"""Where a sweep writes: its output folder, tracking store, Tune storage, checkpoints and Optuna studies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import SweepConfig
+
+
+@dataclass
+class SweepOptions:
+    """Command-line options of ``miras sweep``."""
+
+    out: Path | None = None
+    """Output folder; default ``runs/<sweep name>``."""
+    tracking_uri: str | None = None
+    """MLflow tracking URI; default ``tracking.uri``, else ``sqlite:///<out>/mlflow.db``."""
+    address: str | None = None
+    """Ray cluster to join; default a local Ray."""
+    storage: str | None = None
+    """Ray Tune storage path; a local (shared) path also holds the trials' checkpoints."""
+    cache_dir: Path | None = None
+    """Data and tokenizer caches of the trials."""
+    fresh: bool = False
+    dry_run: bool = False
+
+
+class Layout:
+    """Where a sweep writes: the output folder, the tracking store, Tune's storage and the checkpoints."""
+
+    def __init__(self, config: SweepConfig, options: SweepOptions) -> None:
+        self.out = (options.out or Path("runs") / config.name).resolve()
+        self.embedded = options.tracking_uri is None and config.tracking.uri is None
+        """Whether the tracking store is the default sqlite file in the output folder."""
+        self.uri = options.tracking_uri or config.tracking.uri or f"sqlite:///{self.out / 'mlflow.db'}"
+        self.experiment = config.tracking.experiment or config.name
+        shared = options.storage is not None and "://" not in options.storage
+        self.storage = (
+            str(Path(options.storage).resolve()) if shared else options.storage or str(self.out / "ray_results")
+        )
+        """Ray Tune's storage path (a local path is made absolute)."""
+        self.trials_dir = (Path(self.storage) / config.name if shared else self.out) / "trials"
+        """Checkpoints, one folder per run key: on the shared storage path if there is one."""
+        self.optuna_uri = f"sqlite:///{self.out / 'optuna.db'}"
+
+    def artifact_location(self) -> str | None:
+        """Artifacts of a sqlite store go beside its database file; a server chooses its own."""
+        prefix = "sqlite:///"
+        if not self.uri.startswith(prefix):
+            return None
+        return (Path(self.uri[len(prefix) :]).parent / "mlartifacts").as_uri()
+
+    def browse_command(self) -> str:
+        if self.uri.startswith("sqlite:"):
+            return f"mlflow ui --backend-store-uri {self.uri}"
+        return f"open {self.uri} in a browser (MLflow server)"
+
+
+__all__ = ["Layout", "SweepOptions"]
