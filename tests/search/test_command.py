@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
-from miras.search.command import main
+from miras.search.command import main, register
 
 
 def test_dry_run_lists_the_trials_and_writes_nothing(sweep_config, tmp_path, capsys):
@@ -49,6 +50,14 @@ def test_a_trial_larger_than_the_machine_exits_2(sweep_config, tmp_path, capsys)
     assert main([str(config), "--out", str(tmp_path / "out")]) == 2
     assert "resources.cpu" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_register_adds_the_sweep_subcommand(sweep_config, tmp_path, capsys):
+    parser = argparse.ArgumentParser(prog="miras")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["sweep", str(sweep_config(space={"presets": ["gla"]})), "--dry-run"])
+    assert args.func(args) == 0
+    assert "sweep tiny: 1 combinations x 1 seeds = 1 trials" in capsys.readouterr().out
 
 
 def test_run_sweep_py_is_the_sweep_command():
