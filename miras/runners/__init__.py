@@ -1,0 +1,1 @@
+"""Trials: tasks and data, the trainer, and one trial end to end (no Ray here)."""

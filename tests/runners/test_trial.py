@@ -1,0 +1,68 @@
+"""run_trial end to end on MQAR, and `miras train` from a config file."""
+
+import json
+
+import pytest
+
+from miras.cli import main
+from miras.config.schema import ModelConfig, MqarTask, TrainingConfig
+from miras.runners.trial import TrialConfig, run_trial
+from miras.space import BASELINES, PRESETS
+
+TASK = MqarTask(vocab_size=64, seq_len=32, num_kv_pairs=4, train_examples=512, test_examples=64)
+MODEL = ModelConfig(d_model=16, n_layers=2, n_heads=2, gate_rank=8, swa_window=8)
+TRAINING = TrainingConfig(steps=30, batch_size=32, lr=1e-2, warmup_steps=3, eval_every=15, checkpoint_every=None)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS) + sorted(BASELINES))
+def test_every_preset_trains_with_decreasing_loss(name, tmp_path):
+    config = TrialConfig(task=TASK, model=MODEL, training=TRAINING, architecture=name, cache_dir=tmp_path)
+    result = run_trial(config, progress=False)
+    assert result.status == "finished", result.reason
+    first, last = sum(result.losses[:5]) / 5, sum(result.losses[-5:]) / 5
+    assert last < first - 0.05, (first, last)
+    assert [h["step"] for h in result.history] == [15.0, 30.0]
+    assert 0.0 <= result.final["test_accuracy"] <= 1.0
+    assert result.params > 0 and result.state_size > 0 and result.flops_per_token > 0
+
+
+def test_a_broken_trial_reports_failed_with_the_reason(tmp_path):
+    config = TrialConfig(task=TASK, model=MODEL, training=TRAINING, architecture="titanz", cache_dir=tmp_path)
+    result = run_trial(config, progress=False)
+    assert result.status == "failed" and "unknown model 'titanz'" in result.reason
+
+
+def test_miras_train_runs_and_resumes(tmp_path, capsys):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        """
+name: one
+task: {name: mqar, vocab_size: 64, seq_len: 32, num_kv_pairs: 4, train_examples: 256, test_examples: 32}
+model: {d_model: 16, n_layers: 1, n_heads: 2, gate_rank: 8}
+training: {steps: 4, batch_size: 8, warmup_steps: 1, eval_every: 2, checkpoint_every: 2}
+space: {presets: [deltanet, titans]}
+"""
+    )
+    args = [
+        "train",
+        str(config),
+        "--combination",
+        "titans",
+        "--workdir",
+        str(tmp_path / "w"),
+        "--cache-dir",
+        str(tmp_path),
+    ]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["status"] == "finished" and first["architecture"] == "titans" and first["steps"] == 4
+    assert main(args) == 0  # the finished checkpoint is found: nothing is trained again
+    again = json.loads(capsys.readouterr().out)
+    assert again["final"] == first["final"] and again["tokens_per_second"] == 0.0
+
+
+def test_miras_train_rejects_an_unknown_combination(tmp_path):
+    config = tmp_path / "sweep.yaml"
+    config.write_text("name: one\ntask: {name: mqar}\nspace: {presets: [deltanet]}\n")
+    with pytest.raises(SystemExit, match="choose one of: 0=deltanet"):
+        main(["train", str(config), "--combination", "nope"])
