@@ -1,4 +1,4 @@
-"""The ``miras`` command line: ``miras list``, ``miras validate`` and ``miras train``.
+"""The ``miras`` command line: ``list``, ``validate``, ``train``, ``sweep`` and ``report``.
 
 Exit codes: 0 success, 2 user error (bad arguments, invalid config), 1 unexpected failure.
 """
@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
+from .reports.command import register as register_report
+from .search.command import register as register_sweep
 from .space import AXES, BASELINES, PRESETS, REGISTRIES, Option, RegistryError
 
 LISTABLE = (*AXES, "presets")
@@ -164,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--cache-dir", type=Path, help="data and tokenizer caches; default: ~/.cache/miras")
     p_train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
     p_train.set_defaults(func=cmd_train)
+
+    register_sweep(sub)
+    register_report(sub)
     return parser
 
 
