@@ -73,8 +73,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"{path}: invalid config\n{format_problems(error.problems)}", file=sys.stderr)
             status = 2
             continue
-        combinations = config.combinations()
-        print(f"OK {path}: {len(combinations)} combinations x {len(config.seeds)} seeds")
+        from .search.plan import Plan
+
+        print(f"OK {path}: {Plan(config).describe()}")
     return status
 
 
@@ -102,9 +103,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 2
     label, model = _pick_combination(config, args.combination)
     seed = config.seeds[0] if args.seed is None else args.seed
+    widths = config.model.widths
+    width = widths[0] if args.d_model is None else args.d_model
+    if width not in widths:
+        raise SystemExit(f"error: --d-model {width} is not in this config's model.d_model {widths}")
     trial = TrialConfig(
         task=config.task,
-        model=config.model,
+        model=config.model.at(width),
         training=config.training,
         architecture=model,
         seed=seed,
@@ -161,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("config", help="sweep YAML file")
     p_train.add_argument("--combination", help="label (as `miras validate` lists) or index; default: the first")
     p_train.add_argument("--seed", type=int, help="default: the config's first seed")
+    p_train.add_argument("--d-model", type=int, help="one width of a model.d_model ladder; default: the first")
     p_train.add_argument("--lr", type=float, help="peak learning rate; default: training.lr")
     p_train.add_argument("--workdir", type=Path, help="checkpoint folder (resumes from it)")
     p_train.add_argument("--cache-dir", type=Path, help="data and tokenizer caches; default: ~/.cache/miras")

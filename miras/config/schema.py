@@ -399,7 +399,8 @@ class TrackingConfig(Section):
     experiment: str | None = Field(None, description="MLflow experiment; null: the sweep name")
     uri: Annotated[str | None, AfterValidator(_tracking_uri)] = Field(
         None,
-        description="MLflow tracking URI (a relative sqlite path is made absolute); null: mlflow.db in the output folder",
+        description="MLflow tracking URI (a relative sqlite path is made absolute); "
+        "null: mlflow.db in the output folder",
     )
 
 

@@ -136,7 +136,7 @@ def test_malformed_config_exits_2_naming_the_field(write, validate, text, path, 
 def test_minimal_config_validates(write, validate):
     code, out, lines = validate(write(BASE))
     assert (code, lines) == (0, [])
-    assert out.strip().endswith(": 1 combinations x 1 seeds")
+    assert out.strip().endswith(": 1 combinations x 1 seeds = 1 trials")
 
 
 GRID = """\
@@ -169,7 +169,7 @@ tracking: {experiment: null, uri: null}
 def test_grid_config_validates(write, validate):
     code, out, lines = validate(write(GRID))
     assert (code, lines) == (0, [])
-    assert out.strip().endswith(": 6 combinations x 2 seeds")
+    assert out.strip().endswith(": 6 combinations x 2 seeds x 4 searched learning rates = 48 trials")
 
 
 def test_every_problem_is_reported_at_once(write, validate):

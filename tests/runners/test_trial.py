@@ -66,3 +66,18 @@ def test_miras_train_rejects_an_unknown_combination(tmp_path):
     config.write_text("name: one\ntask: {name: mqar}\nspace: {presets: [deltanet]}\n")
     with pytest.raises(SystemExit, match="choose one of: 0=deltanet"):
         main(["train", str(config), "--combination", "nope"])
+
+
+def test_miras_train_picks_one_width_of_a_ladder(tmp_path, capsys):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        "name: ladder\ntask: {name: mqar, vocab_size: 64, seq_len: 32, train_examples: 64, test_examples: 16}\n"
+        "model: {d_model: [16, 32], n_layers: 1, n_heads: 2, gate_rank: 8}\n"
+        "training: {steps: 2, batch_size: 4, warmup_steps: 1, eval_every: 2, checkpoint_every: null}\n"
+        "space: {presets: [deltanet]}\n"
+    )
+    common = ["train", str(config), "--cache-dir", str(tmp_path)]
+    assert main([*common, "--d-model", "32"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "finished"
+    with pytest.raises(SystemExit, match=r"not in this config's model.d_model \[16, 32\]"):
+        main([*common, "--d-model", "48"])

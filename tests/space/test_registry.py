@@ -49,12 +49,14 @@ def test_duplicate_name_names_both_origins(temporary_bias):
             pass
 
     temporary_bias.append("dup_test")
-    with pytest.raises(RegistryError, match="registered by first-dist and again by second-dist"):
-        with registering_as("second-dist"):
+    with (
+        pytest.raises(RegistryError, match="registered by first-dist and again by second-dist"),
+        registering_as("second-dist"),
+    ):
 
-            @register_bias("dup_test", description="second")
-            class Second(AttentionalBias):
-                pass
+        @register_bias("dup_test", description="second")
+        class Second(AttentionalBias):
+            pass
 
 
 def test_duplicate_of_builtin_is_an_error():
