@@ -1,4 +1,5 @@
-# One command to install everything and run the tests (`make test`), one for the main job (`make quickstart`).
+# One command to install everything and run the tests (`make test`), one for the main job (`make quickstart`:
+# the quickstart sweep, then its report in runs/quickstart/report/).
 # Works on a fresh CPU machine (installs the local CPU build of torch 2.13.0 first) and on a CUDA
 # machine whose Python already has torch (the venv sees system packages, so that torch is kept).
 
@@ -28,8 +29,8 @@ lint: $(STAMP)
 	$(BIN)/python -m ruff format --check miras tests benchmarks
 
 quickstart: $(STAMP)
-	$(BIN)/miras validate configs/quickstart.yaml
-	$(BIN)/python benchmarks/bench_ops.py --presets gated_deltanet titans moneta yaad memora --lengths 256 --impls chunked delta
+	RAY_AUTH_MODE=disabled $(BIN)/python run_sweep.py configs/quickstart.yaml
+	$(BIN)/miras report quickstart
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
