@@ -16,23 +16,13 @@ from torch import Tensor
 
 from ..space import Components, MirasSpec
 from .chunked import chunked_scan, plan
-from .common import Problem, State, prepare, resolve
+from .common import State, prepare, resolve
+from .delta import delta_scan, delta_unsupported
 from .reference import reference_scan
 
 IMPLS = ("reference", "chunked", "delta")
 
 Scan = Callable[..., tuple[Tensor, State | None]]
-
-
-def _delta_unsupported(problem: Problem) -> str | None:
-    """Why ``delta`` does not apply to ``problem`` (``None`` when it does)."""
-    try:
-        from .delta import delta_unsupported
-    except ModuleNotFoundError as error:
-        if error.name != f"{__name__}.delta":
-            raise
-        return "the delta implementation is not available"
-    return delta_unsupported(problem)
 
 
 def select_impl(
@@ -44,7 +34,7 @@ def select_impl(
     :func:`miras_scan`; raises ``ValueError`` on bad shapes or gates.
     """
     problem = prepare(q, k, v, resolve(spec), gates)
-    why_not_delta = _delta_unsupported(problem)
+    why_not_delta = delta_unsupported(problem)
     if why_not_delta is None:
         return "delta", "delta-rule family at b = 1: exact chunk-parallel WY/UT transform"
     return "chunked", f"{plan(problem).reason} (not delta: {why_not_delta})"
@@ -57,11 +47,9 @@ def _scan(impl: str, q: Tensor, k: Tensor, v: Tensor, spec: Components, gates: d
     if impl == "chunked":
         return chunked_scan
     if impl == "delta":
-        why_not = _delta_unsupported(prepare(q, k, v, spec, gates))
+        why_not = delta_unsupported(prepare(q, k, v, spec, gates))
         if why_not is not None:
             raise ValueError(f"impl 'delta' does not apply to this spec: {why_not}")
-        from .delta import delta_scan
-
         return delta_scan
     raise ValueError(f"unknown impl {impl!r}; choose 'auto' or one of {', '.join(IMPLS)}")
 
