@@ -30,7 +30,6 @@ lint: $(STAMP)
 
 quickstart: $(STAMP)
 	RAY_AUTH_MODE=disabled $(BIN)/python run_sweep.py configs/quickstart.yaml
-	$(BIN)/miras report quickstart
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -54,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir", type=Path, help="data and tokenizer caches of the trials (default: ~/.cache/miras)"
     )
+    parser.add_argument("--no-report", action="store_true", help="do not write the report into <out>/report at the end")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -74,6 +75,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         fresh=args.fresh,
         dry_run=args.dry_run,
+        report=not args.no_report,
     )
     _quiet()
     try:

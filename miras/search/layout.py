@@ -24,6 +24,8 @@ class SweepOptions:
     """Data and tokenizer caches of the trials."""
     fresh: bool = False
     dry_run: bool = False
+    report: bool = True
+    """Write the sweep's report (``miras report``) into ``<out>/report`` when it completes."""
 
 
 class Layout:

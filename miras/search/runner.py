@@ -65,6 +65,7 @@ def run_sweep(config: SweepConfig, config_path: Path, options: SweepOptions, str
         say(f"  {plan.total - work.count} of {plan.total} trials already finished; launching {work.count}")
         if work.count == 0:
             store.close_parent(parent_id, "FINISHED")
+            _report(parent_id, layout, options, say)
             say(f"browse:   {layout.browse_command()}")
             return EXIT_OK
         from .callbacks import TrackingCallback
@@ -85,10 +86,26 @@ def run_sweep(config: SweepConfig, config_path: Path, options: SweepOptions, str
     say(f"  trial time, summed: {tracking.trial_seconds:.1f} s ({tracking.training_seconds:.1f} s training)")
     if interrupted:
         say(f"interrupted: {work.count - len(tracking.ended)} trials left; run the same command again to resume")
+    else:
+        _report(parent_id, layout, options, say)
     say(f"browse:   {layout.browse_command()}")
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED_TRIALS if counts.get(FAILED) else EXIT_OK
+
+
+def _report(parent_id: str, layout: Layout, options: SweepOptions, say: Callable[[str], None]) -> None:
+    """Write the completed sweep's report into ``<out>/report`` (and log it to the parent run)."""
+    if not options.report:
+        return
+    from ..reports import write_report
+
+    try:
+        report = write_report(parent_id, layout.uri, layout.out / "report")
+    except Exception as error:  # the trials are safe in the store; the report can be rewritten later
+        say(f"report:   not written ({type(error).__name__}: {error}); retry with `miras report`")
+        return
+    say(f"report:   {report.html}")
 
 
 def _describe(entry: dict[str, Any]) -> str:

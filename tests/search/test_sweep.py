@@ -50,13 +50,20 @@ def test_the_sweep_completes_and_prints_how_to_browse(swept):
     assert f"mlflow ui --backend-store-uri {swept.uri}" in swept.stdout
 
 
+def test_the_sweep_ends_by_writing_its_report(swept):
+    report = swept.out / "report" / "report.html"
+    assert f"report:   {report}" in swept.stdout
+    assert report.stat().st_size > 0 and (swept.out / "report" / "report.md").exists()
+
+
 def test_one_parent_with_the_config_and_trial_list(swept):
     assert len(swept.parents) == 1
     parent = swept.parents[0]
     assert parent.info.run_name == "quick" and parent.info.status == "FINISHED"
     assert parent.data.tags["miras.sweep"] == "quick"
     client = MlflowClient(swept.uri)
-    assert sorted(a.path for a in client.list_artifacts(parent.info.run_id)) == ["config.yaml", "trials.json"]
+    artifacts = sorted(a.path for a in client.list_artifacts(parent.info.run_id))
+    assert artifacts == ["config.yaml", "report", "trials.json"]
     listed = json.loads(Path(client.download_artifacts(parent.info.run_id, "trials.json", str(swept.out))).read_text())
     assert len(listed) == 8 and {entry["lr"] for entry in listed} == set(RATES)
 
