@@ -8,7 +8,6 @@ tied to the output head. A hybrid alternates Miras and sliding-window-attention 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -20,24 +19,21 @@ from .gates import GateKind
 from .layers import RMSNorm, SwiGLU
 from .mixer import MirasMixer
 
-DEFAULT_WINDOW = DEFAULT_SWA_WINDOW
-
 
 @dataclass(frozen=True)
 class Architecture:
-    """What each layer's mixer is: a Miras memory (``spec``), attention, or both alternating."""
+    """What each layer's mixer is: a Miras memory (``spec``), attention (no ``spec``; full, or
+    sliding with ``window``), or both alternating (a ``spec`` and a ``window``: a hybrid)."""
 
     name: str
     spec: MirasSpec | None = None
     gate_kinds: dict[str, GateKind] | None = None
-    attention: Literal["none", "full", "window"] = "none"
     window: int | None = None
-    hybrid: bool = False
 
     def layer_kinds(self, n_layers: int) -> list[str]:
         if self.spec is None:
             return ["attention"] * n_layers
-        if not self.hybrid:
+        if self.window is None:
             return ["miras"] * n_layers
         if n_layers < 2:
             raise ValueError(f"hybrid {self.name!r} alternates Miras and SWA layers: needs n_layers >= 2")
@@ -50,9 +46,9 @@ def architecture(name_or_spec: str | MirasSpec, window: int | None = None) -> Ar
         return Architecture(name_or_spec.shorthand(), name_or_spec)
     name = name_or_spec
     if name == "transformer":
-        return Architecture(name, attention="full")
+        return Architecture(name)
     if name == "swa":
-        return Architecture(name, attention="window", window=window or DEFAULT_WINDOW)
+        return Architecture(name, window=window or DEFAULT_SWA_WINDOW)
     if name not in PRESETS:
         known = sorted(PRESETS) + sorted(BASELINES)
         raise KeyError(f"unknown model {name!r}; known: {', '.join(known)}")
@@ -61,9 +57,7 @@ def architecture(name_or_spec: str | MirasSpec, window: int | None = None) -> Ar
         name,
         preset.spec,
         dict(preset.gates),
-        attention="window" if preset.hybrid else "none",
         window=(window or preset.swa_window) if preset.hybrid else None,
-        hybrid=preset.hybrid,
     )
 
 
@@ -109,7 +103,7 @@ class LanguageModel(nn.Module):
                 assert arch.spec is not None
                 mixer: nn.Module = MirasMixer(d_model, n_heads, arch.spec, arch.gate_kinds, gate_rank, conv_size, impl)
             else:
-                mixer = Attention(d_model, n_heads, arch.window if arch.attention == "window" else None)
+                mixer = Attention(d_model, n_heads, arch.window)
             blocks.append(Block(d_model, mixer))
         self.blocks = nn.ModuleList(blocks)
         self.norm = RMSNorm(d_model)

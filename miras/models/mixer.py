@@ -51,7 +51,7 @@ class MirasMixer(nn.Module):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
-        self.spec, self.impl = spec, impl
+        self.impl = impl
         self.components: Components = spec.resolve()
         self.n_heads, self.head_dim = n_heads, d_model // n_heads
         self.proj = nn.ModuleDict({n: nn.Linear(d_model, d_model, bias=False) for n in "qkv"})
