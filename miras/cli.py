@@ -79,6 +79,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
+class UsageError(Exception):
+    """A command-line choice that does not fit the config (exit code 2)."""
+
+
 def _pick_combination(config: Any, wanted: str | None) -> tuple[str, Any]:
     combinations = config.combinations()
     if wanted is None:
@@ -87,7 +91,7 @@ def _pick_combination(config: Any, wanted: str | None) -> tuple[str, Any]:
         if wanted in (label, str(index)):
             return label, model
     listing = ", ".join(f"{i}={label}" for i, (label, _) in enumerate(combinations))
-    raise SystemExit(f"error: no combination {wanted!r} in this config; choose one of: {listing}")
+    raise UsageError(f"no combination {wanted!r} in this config; choose one of: {listing}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -106,7 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     widths = config.model.widths
     width = widths[0] if args.d_model is None else args.d_model
     if width not in widths:
-        raise SystemExit(f"error: --d-model {width} is not in this config's model.d_model {widths}")
+        raise UsageError(f"--d-model {width} is not in this config's model.d_model {widths}")
     trial = TrialConfig(
         task=config.task,
         model=config.model.at(width),
@@ -184,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except RegistryError as error:  # e.g. a broken plugin
+    except (RegistryError, UsageError) as error:  # e.g. a broken plugin, a combination not in the config
         print(f"error: {error}", file=sys.stderr)
         return 2
 
