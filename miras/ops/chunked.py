@@ -20,6 +20,7 @@ Layouts: internal tensors are ``[B, H, T, D]`` (see :func:`miras.ops.common.prep
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -262,6 +263,10 @@ def dual_linear(start: State, mom: State, factors: Factors, coef: Coefficients, 
     return linear
 
 
+DualRead = Callable[[State, State, Factors, Coefficients, int], Linear]
+"""Builds the dual-form read of a chunk, as :func:`dual_linear` (which another implementation may replace)."""
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One chunk's inputs in the internal layout: ``q``, ``k`` ``[B, H, n, D_k]``, ``v``
@@ -275,8 +280,10 @@ class Chunk:
     project_last: bool
 
 
-def run_chunk(c: Components, x: Chunk, acc: State, mom: State, how: Plan, graph: bool) -> tuple[Tensor, State, State]:
-    """Outputs ``[B, H, n, D_v]`` of one chunk and the state after it."""
+def run_chunk(
+    c: Components, x: Chunk, acc: State, mom: State, how: Plan, graph: bool, dual: DualRead = dual_linear
+) -> tuple[Tensor, State, State]:
+    """Outputs ``[B, H, n, D_v]`` of one chunk and the state after it; ``dual`` builds its dual-form read."""
     start = {name: c.retention.project(a) for name, a in acc.items()}
     scale = x.coef.decay if c.algorithm.params.grad_at == "decayed" else None
     factors = gradient_factors(c, start, scale, x.k, x.v, x.gates, how.fold, graph)
@@ -287,12 +294,12 @@ def run_chunk(c: Components, x: Chunk, acc: State, mom: State, how: Plan, graph:
     if c.algorithm.params.read == "before_write":  # token t reads token t-1's weights; the first W_s
         parts = [c.memory.forward(start, x.q[:, :, :1])]
         if n > 1:
-            parts.append(c.memory.apply(dual_linear(start, mom, factors, x.coef, n - 1), x.q[:, :, 1:]))
+            parts.append(c.memory.apply(dual(start, mom, factors, x.coef, n - 1), x.q[:, :, 1:]))
         return torch.cat(parts, dim=2), new_acc, new_mom
     dual_rows = n - 1 if x.project_last else n
     parts = []
     if dual_rows > 0:
-        parts.append(c.memory.apply(dual_linear(start, mom, factors, x.coef, dual_rows), x.q[:, :, :dual_rows]))
+        parts.append(c.memory.apply(dual(start, mom, factors, x.coef, dual_rows), x.q[:, :, :dual_rows]))
     if x.project_last:
         weights = {name: c.retention.project(a) for name, a in new_acc.items()}
         parts.append(c.memory.forward(weights, x.q[:, :, n - 1 :]))
@@ -314,9 +321,11 @@ def chunked_scan(
     initial_state: State | None = None,
     output_final_state: bool = False,
     chunk_size: int | None = None,
+    dual: DualRead = dual_linear,
 ) -> tuple[Tensor, State | None]:
     """Parallel inside each mini-batch, sequential over mini-batches. Arguments as
-    :func:`miras.ops.miras_scan`; ``chunk_size`` (default 64) only matters when :func:`state_free`."""
+    :func:`miras.ops.miras_scan`; ``chunk_size`` (default 64) only matters when :func:`state_free`;
+    ``dual`` builds every chunk's dual-form read (:func:`dual_linear`, or a kernel with its contract)."""
     p = prepare(q, k, v, resolve(spec), gates)
     c = p.components
     how = plan(p, chunk_size)
@@ -336,10 +345,21 @@ def chunked_scan(
             coef.at(m, e - s),
             how.project_last[m],
         )
-        y, acc, mom = run_chunk(c, x, acc, mom, how, graph)
+        y, acc, mom = run_chunk(c, x, acc, mom, how, graph, dual)
         outputs.append(y)
     out = torch.cat(outputs, dim=2).transpose(1, 2)
     return out, (final(acc, mom) if output_final_state else None)
 
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "Coefficients", "Plan", "chunked_scan", "coefficients", "plan", "state_free"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "Coefficients",
+    "DualRead",
+    "Factors",
+    "Plan",
+    "chunked_scan",
+    "coefficients",
+    "dual_linear",
+    "plan",
+    "state_free",
+]
