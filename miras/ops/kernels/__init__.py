@@ -1,0 +1,1 @@
+"""Triton kernels of the hot paths; import triton lazily (only these modules import it)."""
