@@ -86,6 +86,16 @@ def test_read_matches_dual_linear(channel: bool, momentum: bool, rows: int, monk
     assert_close(read_and_grads(dual.dual_linear_triton, leaves), read_and_grads(dual_linear, leaves))
 
 
+def test_read_in_bfloat16() -> None:
+    """bf16 inputs are read in fp32 arithmetic; outputs and gradients come back in bf16."""
+    torch.manual_seed(0)
+    leaves = {n: x.detach().bfloat16() for n, x in read_leaves(True, True, 11).items()}
+    got = read_and_grads(dual.dual_linear_triton, {n: x.requires_grad_() for n, x in leaves.items()})
+    want = read_and_grads(dual_linear, {n: x.float().requires_grad_() for n, x in leaves.items()})
+    assert all(x.dtype == torch.bfloat16 for x in got.values())
+    assert max(rel_rms(got[n], want[n]) for n in want) <= 1e-2  # bf16 rounding of the results
+
+
 def test_read_is_once_differentiable() -> None:
     """A second derivative raises instead of returning wrong values."""
     leaves = read_leaves(False, False, 4)

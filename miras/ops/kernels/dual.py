@@ -13,7 +13,7 @@ carry ``[B, H, r, G]`` and ``C`` = mix ``[B, H, r, n, G]`` (``G`` 1 or ``in``; `
 :func:`mlp_scan` is the chunked scan reading through it.
 
 Kernels (one program per ``(batch * head)`` and, where given, per block of output or input
-channels; the in/out widths are tiled with masks, ``r`` and ``n`` are one block each):
+channels, int64 offsets; the in/out widths are tiled with masks, ``r`` and ``n`` are one block each):
 
 - forward: :func:`_scores_kernel` ``s`` ``[r, n]``, then :func:`_read_kernel` ``y`` per block of
   outputs;
@@ -78,7 +78,7 @@ def _scores_kernel(
     CHANNEL: tl.constexpr, BR: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr,
 ):  # fmt: skip
     """``s[t, i] = sum_d C[t, i, d] right[i, d] x[t, d]`` ``[R, N]``; grid ``(B * H,)``."""
-    bh = tl.program_id(0)
+    bh = tl.program_id(0).to(tl.int64)
     rows, toks, span = tl.arange(0, BR), tl.arange(0, BN), tl.arange(0, BD)
     x_ptr += bh * R * IN
     right_ptr += bh * N * IN
@@ -112,7 +112,7 @@ def _read_kernel(
     BR: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, BO: tl.constexpr,
 ):  # fmt: skip
     """``y = (x * Gamma) W^T + (x * P) S^T - s left`` for one block of outputs; grid ``(B * H, out blocks)``."""
-    bh, ob = tl.program_id(0), tl.program_id(1)
+    bh, ob = tl.program_id(0).to(tl.int64), tl.program_id(1)
     rows, toks, span = tl.arange(0, BR), tl.arange(0, BN), tl.arange(0, BD)
     outs = ob * BO + tl.arange(0, BO)
     g_width = IN if CHANNEL else 1
@@ -143,7 +143,7 @@ def _score_grad_kernel(
 ):  # fmt: skip
     """``ds = -dy left^T`` ``[R, N]``; for ``G = 1`` stores ``ds * C`` and ``dC = ds * (x right^T)``
     instead (``G = in``: ``ds`` alone, ``dC`` is per channel). Grid ``(B * H,)``."""
-    bh = tl.program_id(0)
+    bh = tl.program_id(0).to(tl.int64)
     rows, toks, span, outspan = tl.arange(0, BR), tl.arange(0, BN), tl.arange(0, BD), tl.arange(0, BO)
     ds = tl.zeros([BR, BN], dtype=tl.float32)
     for o0 in range(0, OUT, BO):
@@ -176,7 +176,7 @@ def _input_grad_kernel(
     (``du = dy W``, ``dv = dy S``: the gates' gradients before the sum over channels for ``G = 1``)
     and for ``G = in`` ``dC``. ``ds_ptr`` holds :func:`_score_grad_kernel`'s output.
     Grid ``(B * H, in blocks)``."""
-    bh, ib = tl.program_id(0), tl.program_id(1)
+    bh, ib = tl.program_id(0).to(tl.int64), tl.program_id(1)
     rows, toks, outspan = tl.arange(0, BR), tl.arange(0, BN), tl.arange(0, BO)
     cols = ib * BD + tl.arange(0, BD)
     g_width = IN if CHANNEL else 1
@@ -222,7 +222,7 @@ def _weight_grad_kernel(
 ):  # fmt: skip
     """For one block of outputs: ``dleft = -s^T dy``, ``dW = dy^T (x * Gamma)``, ``dS = dy^T (x * P)``.
     Grid ``(B * H, out blocks)``."""
-    bh, ob = tl.program_id(0), tl.program_id(1)
+    bh, ob = tl.program_id(0).to(tl.int64), tl.program_id(1)
     rows, toks, span = tl.arange(0, BR), tl.arange(0, BN), tl.arange(0, BD)
     outs = ob * BO + tl.arange(0, BO)
     g_width = IN if CHANNEL else 1
@@ -273,7 +273,8 @@ class _DualRead(torch.autograd.Function):
     ) -> Tensor:
         batch, heads, rows, width_in = x.shape
         n, width_out = left.shape[2:]
-        flat = [_flat(t, x) for t in (x, start, mom, left, right, decay, mix, carry)]
+        inputs = (x, start, mom, left, right, decay, mix, carry)
+        flat = [_flat(t, x) for t in inputs]
         fx, fstart, fmom, fleft, fright, fdecay, fmix, fcarry = flat
         scores = x.new_empty(batch * heads, rows, n, dtype=torch.float32)
         y = x.new_empty(batch * heads, rows, width_out, dtype=torch.float32)
@@ -290,15 +291,16 @@ class _DualRead(torch.autograd.Function):
         _read_kernel[grid](fx, fstart, fmom, fdecay, fcarry, fleft, scores, y, *sizes, width_out, **meta)
         ctx.save_for_backward(*flat, scores)
         ctx.meta, ctx.sizes = meta, (*sizes, width_out)
-        ctx.shapes = [None if t is None else t.shape for t in (x, start, mom, left, right, decay, mix, carry)]
-        ctx.dtypes = [None if t is None else t.dtype for t in (x, start, mom, left, right, decay, mix, carry)]
+        ctx.shapes = [None if t is None else t.shape for t in inputs]
+        ctx.dtypes = [None if t is None else t.dtype for t in inputs]
         return y.view(batch, heads, rows, width_out).to(x.dtype)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, dy: Tensor) -> tuple[Tensor | None, ...]:
         fx, fstart, fmom, fleft, fright, fdecay, fmix, fcarry, scores = ctx.saved_tensors
-        meta, (rows, n, width_in, width_out) = ctx.meta, ctx.sizes
+        meta, sizes = ctx.meta, ctx.sizes
+        rows, n, width_in, width_out = sizes
         bh = fx.shape[0]
         fdy = dy.contiguous().flatten(0, 1)
 
@@ -308,7 +310,6 @@ class _DualRead(torch.autograd.Function):
         ds, dmix, dright, dleft = buffer(rows, n), buffer(*fmix.shape[1:]), buffer(n, width_in), buffer(n, width_out)
         dx, ddecay, dcarry = buffer(rows, width_in), buffer(rows, width_in), buffer(rows, width_in)
         dstart, dmom = buffer(width_out, width_in), buffer(width_out, width_in)
-        sizes = ctx.sizes
         score_meta = {k: v for k, v in meta.items() if k != "HAS_MOM"}
         _score_grad_kernel[(bh,)](fdy, fleft, fx, fright, fmix, ds, dmix, *sizes, **score_meta)
         grid = (bh, triton.cdiv(width_in, meta["BD"]))
