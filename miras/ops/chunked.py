@@ -187,28 +187,30 @@ def gradient_factors(
     scaled on their input dimension by ``scale`` ``[B, H, n, G]`` when given (``grad_at:
     decayed``). ``k`` ``[B, H, n, D_k]``, ``v`` ``[B, H, n, D_v]``, gates ``[B, H, n, G]``.
 
-    The memory runs once with a recording ``linear``; one backward from the error signal gives
-    ``left`` for every weight. ``graph``: keep it differentiable for the outer training loop.
+    The memory runs once with every linear map's output shifted by a zero perturbation; the
+    pullback (``torch.func.vjp``) of the error signal w.r.t. the perturbations gives ``left`` for
+    every weight (``torch.compile`` traces this without a graph break). ``graph``: keep it
+    differentiable for the outer training loop.
     """
-    inputs: dict[str, Tensor] = {}
-    outputs: dict[str, Tensor] = {}
 
-    def linear(name: str, h: Tensor) -> Tensor:
-        if name in outputs:
-            raise ValueError(f"the chunked scan needs every weight applied once per forward; {name!r} is reused")
-        out = (h if scale is None else h * scale) @ weights[name].mT
-        if not out.requires_grad:
-            out.requires_grad_()
-        inputs[name], outputs[name] = h, out
-        return out
+    def run(shifts: State) -> tuple[Tensor, State]:
+        inputs: State = {}
 
-    with torch.enable_grad():
-        pred = c.memory.apply(linear, k)
-        signal = fold * gates["lr"] * c.bias.error(pred, v, gates)
-        lefts = torch.autograd.grad(pred, list(outputs.values()), grad_outputs=signal, create_graph=graph)
+        def linear(name: str, h: Tensor) -> Tensor:
+            if name in inputs:
+                raise ValueError(f"the chunked scan needs every weight applied once per forward; {name!r} is reused")
+            inputs[name] = h
+            return (h if scale is None else h * scale) @ weights[name].mT + shifts[name]
+
+        return c.memory.apply(linear, k), inputs
+
+    batch, heads, n = k.shape[:3]
+    zeros = {name: k.new_zeros(batch, heads, n, w.shape[-2]) for name, w in weights.items()}
+    pred, pullback, inputs = torch.func.vjp(run, zeros, has_aux=True)
+    (lefts,) = pullback(fold * gates["lr"] * c.bias.error(pred, v, gates))
     if graph:
-        return {name: (left, inputs[name]) for name, left in zip(outputs, lefts, strict=True)}
-    return {name: (left.detach(), inputs[name].detach()) for name, left in zip(outputs, lefts, strict=True)}
+        return {name: (lefts[name], inputs[name]) for name in weights}
+    return {name: (lefts[name].detach(), inputs[name].detach()) for name in weights}
 
 
 def weighted_sum(factors: Factors, coeff: Tensor) -> State:
@@ -306,6 +308,10 @@ def run_chunk(
     return torch.cat(parts, dim=2), new_acc, new_mom
 
 
+ChunkStep = Callable[[Components, Chunk, State, State, Plan, bool, DualRead], tuple[Tensor, State, State]]
+"""Runs one chunk, as :func:`run_chunk` (``torch.compile`` of it in :mod:`miras.ops.compiled`)."""
+
+
 def needs_graph(*tensors: Tensor) -> bool:
     """Whether the outer loop will differentiate through the scan."""
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
@@ -322,10 +328,12 @@ def chunked_scan(
     output_final_state: bool = False,
     chunk_size: int | None = None,
     dual: DualRead = dual_linear,
+    step: ChunkStep = run_chunk,
 ) -> tuple[Tensor, State | None]:
     """Parallel inside each mini-batch, sequential over mini-batches. Arguments as
     :func:`miras.ops.miras_scan`; ``chunk_size`` (default 64) only matters when :func:`state_free`;
-    ``dual`` builds every chunk's dual-form read (:func:`dual_linear`, or a kernel with its contract)."""
+    ``dual`` builds every chunk's dual-form read (:func:`dual_linear`, or a kernel with its contract);
+    ``step`` runs every chunk (:func:`run_chunk`, or a compiled twin)."""
     p = prepare(q, k, v, resolve(spec), gates)
     c = p.components
     how = plan(p, chunk_size)
@@ -345,7 +353,7 @@ def chunked_scan(
             coef.at(m, e - s),
             how.project_last[m],
         )
-        y, acc, mom = run_chunk(c, x, acc, mom, how, graph, dual)
+        y, acc, mom = step(c, x, acc, mom, how, graph, dual)
         outputs.append(y)
     out = torch.cat(outputs, dim=2).transpose(1, 2)
     return out, (final(acc, mom) if output_final_state else None)
@@ -353,6 +361,7 @@ def chunked_scan(
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "ChunkStep",
     "Coefficients",
     "DualRead",
     "Factors",
@@ -361,5 +370,6 @@ __all__ = [
     "coefficients",
     "dual_linear",
     "plan",
+    "run_chunk",
     "state_free",
 ]
