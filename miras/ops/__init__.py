@@ -3,9 +3,14 @@
 - ``reference``: the specification, a loop over tokens (:mod:`miras.ops.reference`);
 - ``chunked``: parallel inside each mini-batch, any spec (:mod:`miras.ops.chunked`, docs/ops.md);
 - ``delta``: the exact chunk-parallel WY/UT transform of the delta-rule family at b = 1
-  (:mod:`miras.ops.delta`).
+  (:mod:`miras.ops.delta`);
+- ``compiled``: ``chunked`` with its chunk step compiled by ``torch.compile`` (:mod:`miras.ops.compiled`);
+- ``triton``: GPU kernels (:mod:`miras.ops.kernels`, triton imported only when used): the whole
+  scan of a linear memory with identity retention in one kernel, else ``chunked`` with a Triton
+  dual-form read.
 
-:func:`miras_scan` runs one of them (``impl="auto"`` picks with :func:`select_impl`).
+:func:`miras_scan` runs one of them (``impl="auto"`` picks with :func:`select_impl`);
+:func:`why_not` says why one does not apply.
 """
 
 from __future__ import annotations
@@ -16,13 +21,55 @@ from torch import Tensor
 
 from ..space import Components, MirasSpec
 from .chunked import chunked_scan, plan
-from .common import State, prepare, resolve
+from .common import Problem, State, prepare, resolve
+from .compiled import compiled_scan
 from .delta import delta_scan, delta_unsupported
 from .reference import reference_scan
 
-IMPLS = ("reference", "chunked", "delta")
+IMPLS = ("reference", "chunked", "delta", "compiled", "triton")
 
 Scan = Callable[..., tuple[Tensor, State | None]]
+
+
+def _triton_scan(problem: Problem, chunk_size: int | None) -> tuple[Scan | None, str]:
+    """The Triton scan of ``problem`` and what it runs, or ``None`` and why no kernel applies."""
+    try:
+        from .kernels import dual, linear
+    except ImportError as missing:
+        return None, f"triton is not importable ({missing})"
+    why_not_linear = linear.linear_unsupported(problem, plan(problem, chunk_size))
+    if why_not_linear is None:
+        return linear.linear_scan, "one kernel for the whole scan of the linear memory"
+    why_not_dual = dual.dual_unsupported(problem, chunk_size)
+    if why_not_dual is None:
+        return dual.mlp_scan, f"chunked with the Triton dual-form read (not the linear kernel: {why_not_linear})"
+    return None, f"the linear kernel: {why_not_linear}; the dual-form read: {why_not_dual}"
+
+
+def why_not(
+    impl: str,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    spec: MirasSpec | Components,
+    gates: dict[str, Tensor],
+    chunk_size: int | None = None,
+) -> str | None:
+    """Why ``impl`` cannot run these arguments (one sentence), or ``None`` when it can.
+
+    ``reference``, ``chunked`` and ``compiled`` run every valid spec; ``delta`` the delta-rule
+    family at b = 1; ``triton`` needs triton, a CUDA tensor (or ``TRITON_INTERPRET=1``) and a spec
+    its kernels cover. Arguments as :func:`miras_scan`; ``ValueError`` on bad shapes, gates or impl.
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"unknown impl {impl!r}; choose 'auto' or one of {', '.join(IMPLS)}")
+    problem = prepare(q, k, v, resolve(spec), gates)
+    if impl == "delta":
+        return delta_unsupported(problem)
+    if impl == "triton":
+        scan, reason = _triton_scan(problem, chunk_size)
+        return reason if scan is None else None
+    return None
 
 
 def select_impl(
@@ -30,28 +77,33 @@ def select_impl(
 ) -> tuple[str, str]:
     """The implementation ``impl="auto"`` runs, and a one-line reason.
 
-    ``"delta"`` when it applies (the delta-rule family at b = 1), else ``"chunked"``. Arguments as
-    :func:`miras_scan`; raises ``ValueError`` on bad shapes or gates.
+    ``"delta"`` when it applies (the delta-rule family at b = 1); else on CUDA ``"triton"`` where
+    its kernels apply; else ``"chunked"``. Arguments as :func:`miras_scan`; raises ``ValueError``
+    on bad shapes or gates.
     """
     problem = prepare(q, k, v, resolve(spec), gates)
     why_not_delta = delta_unsupported(problem)
     if why_not_delta is None:
         return "delta", "delta-rule family at b = 1: exact chunk-parallel WY/UT transform"
-    return "chunked", f"{plan(problem).reason} (not delta: {why_not_delta})"
+    why_not_triton = "not on CUDA"
+    if problem.k.is_cuda:
+        scan, why_not_triton = _triton_scan(problem, None)
+        if scan is not None:
+            return "triton", why_not_triton
+    return "chunked", f"{plan(problem).reason} (not delta: {why_not_delta}; not triton: {why_not_triton})"
 
 
-def _scan(impl: str, q: Tensor, k: Tensor, v: Tensor, spec: Components, gates: dict[str, Tensor]) -> Scan:
+def _scan(
+    impl: str, q: Tensor, k: Tensor, v: Tensor, spec: Components, gates: dict[str, Tensor], chunk_size: int | None
+) -> Scan:
     """The scan function of ``impl``; ``ValueError`` if unknown or not applicable."""
-    if impl == "reference":
-        return reference_scan
-    if impl == "chunked":
-        return chunked_scan
-    if impl == "delta":
-        why_not = delta_unsupported(prepare(q, k, v, spec, gates))
-        if why_not is not None:
-            raise ValueError(f"impl 'delta' does not apply to this spec: {why_not}")
-        return delta_scan
-    raise ValueError(f"unknown impl {impl!r}; choose 'auto' or one of {', '.join(IMPLS)}")
+    reason = why_not(impl, q, k, v, spec, gates, chunk_size)
+    if reason is not None:
+        raise ValueError(f"impl {impl!r} does not apply to this spec: {reason}")
+    if impl == "triton":
+        scan, _ = _triton_scan(prepare(q, k, v, spec, gates), chunk_size)
+        return scan
+    return {"reference": reference_scan, "chunked": chunked_scan, "delta": delta_scan, "compiled": compiled_scan}[impl]
 
 
 def miras_scan(
@@ -83,11 +135,11 @@ def miras_scan(
             for momentum algorithms, ``"momentum.<name>"``. Missing entries are zeros; shapes per
             head are ``spec.resolve().memory.shapes(D_k, D_v)``.
         output_final_state: also return the state after the last token (same layout).
-        impl: ``"auto"`` (see :func:`select_impl`), ``"reference"``, ``"chunked"`` or ``"delta"``;
-            naming one that does not apply raises ``ValueError`` with the reason.
-        chunk_size: tokens per chunk for ``delta``, and for ``chunked`` when mini-batch boundaries
-            change nothing (see :func:`miras.ops.chunked.state_free`); default 64; ignored otherwise
-            and by ``reference``.
+        impl: ``"auto"`` (see :func:`select_impl`) or one of :data:`IMPLS`; naming one that does
+            not apply raises ``ValueError`` with the reason (:func:`why_not`).
+        chunk_size: tokens per chunk for ``delta``, and for the chunked implementations when
+            mini-batch boundaries change nothing (see :func:`miras.ops.chunked.state_free`);
+            default 64; ignored otherwise and by ``reference``.
 
     Returns:
         ``(o, final_state)``: outputs ``[B, T, H, D_v]``, and the final state or ``None``.
@@ -95,10 +147,10 @@ def miras_scan(
     components = resolve(spec)
     if impl == "auto":
         impl, _ = select_impl(q, k, v, components, gates)
-    scan = _scan(impl, q, k, v, components, gates)
+    scan = _scan(impl, q, k, v, components, gates, chunk_size)
     options = {} if scan is reference_scan else {"chunk_size": chunk_size}
     state = {"initial_state": initial_state, "output_final_state": output_final_state}
     return scan(q, k, v, components, gates, **state, **options)
 
 
-__all__ = ["IMPLS", "chunked_scan", "miras_scan", "reference_scan", "select_impl"]
+__all__ = ["IMPLS", "chunked_scan", "compiled_scan", "miras_scan", "reference_scan", "select_impl", "why_not"]

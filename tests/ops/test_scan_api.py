@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from miras.ops import IMPLS, miras_scan, reference_scan, select_impl
+from miras.ops import IMPLS, miras_scan, reference_scan, select_impl, why_not
 from miras.space import PRESETS, MirasSpec
 
 B, T, H, D = 2, 6, 2, 4
@@ -140,3 +140,39 @@ def test_bad_arguments_raise_clear_errors(case: str, impl: str) -> None:
     args, kwargs = bad_inputs(case)
     with pytest.raises(ValueError, match=BAD[case]):
         miras_scan(*args, impl=impl, **kwargs)
+
+
+def test_why_not_says_which_impl_applies() -> None:
+    spec = PRESETS["titans"].spec
+    q, k, v, gates = problem(spec)
+    assert why_not("chunked", q, k, v, spec, gates) is None
+    assert why_not("compiled", q, k, v, spec, gates) is None
+    assert "linear memory" in why_not("delta", q, k, v, spec, gates)
+    doubles = {n: g.double() for n, g in gates.items()}
+    assert "fp64" in why_not("triton", q.double(), k.double(), v.double(), spec, doubles)
+    with pytest.raises(ValueError, match="unknown impl 'fast'"):
+        why_not("fast", q, k, v, spec, gates)
+
+
+def test_auto_never_picks_triton_off_cuda() -> None:
+    spec = PRESETS["titans"].spec
+    name, reason = select_impl(*problem(spec)[:3], spec, problem(spec)[3])
+    assert name == "chunked" and "not triton: not on CUDA" in reason
+
+
+@pytest.mark.parametrize(("preset", "kernel"), [("mamba2", "one kernel"), ("titans", "dual-form read")])
+def test_triton_impl_runs_the_kernel_that_applies(preset: str, kernel: str) -> None:
+    """Wiring only (the kernels' own tests are tests/ops/test_kernel_*.py), in the interpreter."""
+    pytest.importorskip("triton")
+    from miras.ops import _triton_scan
+    from miras.ops.common import prepare
+
+    spec = PRESETS[preset].spec
+    q, k, v, gates = problem(spec)
+    _, what = _triton_scan(prepare(q, k, v, spec, gates), None)
+    assert kernel in what
+    out, final = miras_scan(q, k, v, spec, gates, impl="triton", output_final_state=True)
+    want, want_final = reference_scan(q, k, v, spec, gates, output_final_state=True)
+    torch.testing.assert_close(out, want, rtol=1e-4, atol=1e-5)
+    for name, value in want_final.items():
+        torch.testing.assert_close(final[name], value, rtol=1e-4, atol=1e-5)
