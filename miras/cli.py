@@ -1,4 +1,4 @@
-"""The ``miras`` command line: ``list``, ``validate``, ``train``, ``sweep`` and ``report``.
+"""The ``miras`` command line: ``list``, ``validate``, ``train``, ``sweep``, ``report`` and ``bench``.
 
 Exit codes: 0 success, 2 user error (bad arguments, invalid config), 1 unexpected failure.
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
+from .bench.command import register as register_bench
 from .reports.command import register as register_report
 from .search.command import register as register_sweep
 from .space import AXES, BASELINES, PRESETS, REGISTRIES, Option, RegistryError
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_sweep(sub)
     register_report(sub)
+    register_bench(sub)
     return parser
 
 

@@ -1,0 +1,93 @@
+"""Benchmark inputs: leaves shaped like a trained mixer's, and the scalar that is differentiated."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..ops import miras_scan
+from ..space import PRESETS
+
+Leaves = dict[str, Tensor]
+"""``q, k, v`` ``[B, T, H, D]``, ``gate.<name>`` ``[B, T, H(, D)]``, ``state.<name>`` ``[B, H, out, in]``."""
+
+
+def make_inputs(
+    preset: str, batch: int, length: int, heads: int, dim: int, dtype: torch.dtype, device: str, seed: int = 0
+) -> Leaves:
+    """Leaves ``q, k, v`` ``[B, T, H, D]`` (unit-norm q, k), the preset's gates and the initial
+    memory weights, all requiring grad; drawn in fp64 on the CPU, then cast and moved.
+
+    Gates follow the preset's parameterisation: per head ``[B, T, H]``, or channel-wise
+    ``[B, T, H, D]`` (``channel``); values in the ranges a trained mixer produces. The initial
+    weights ``[B, H, out, in]`` are random with scale ``in^-1/2`` (a learned initial state, as in
+    Titans): at zero an MLP memory's gradients vanish and it would never move.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    preset_ = PRESETS[preset]
+
+    def randn(*shape: int) -> Tensor:
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    q, k, v = (randn(batch, length, heads, dim) for _ in range(3))
+    q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+    components = preset_.spec.resolve()
+    deep = preset_.spec.memory.name != "linear"
+    leaves = {"q": q, "k": k, "v": v}
+    for name in components.required_gates():
+        width = (dim,) if preset_.gates.get(name) == "channel" else ()
+        leaves[f"gate.{name}"] = gate_values(name, randn(batch, length, heads, *width), deep, dim)
+    for name, (rows, cols) in components.memory.shapes(dim, dim).items():
+        leaves[f"state.{name}"] = randn(batch, heads, rows, cols) / cols**0.5
+    return {n: x.to(device=device, dtype=dtype).requires_grad_() for n, x in leaves.items()}
+
+
+def gate_values(name: str, raw: Tensor, deep: bool, dim: int) -> Tensor:
+    """Map standard normal ``raw`` into the gate's range.
+
+    The Huber threshold is spread around ``||v - M(k)|| ~ sqrt(D)`` so that tokens fall on both sides.
+    """
+    if name == "lr":
+        return (0.05 if deep else 1.0) * torch.sigmoid(raw)
+    if name == "decay":
+        return torch.sigmoid(raw + 4)
+    if name == "momentum":
+        return 0.5 * torch.sigmoid(raw)
+    return 2 * dim**0.5 * torch.sigmoid(raw)  # huber threshold delta
+
+
+def gates_of(leaves: Leaves) -> dict[str, Tensor]:
+    return {n.removeprefix("gate."): x for n, x in leaves.items() if n.startswith("gate.")}
+
+
+def state_of(leaves: Leaves) -> dict[str, Tensor]:
+    return {n.removeprefix("state."): x for n, x in leaves.items() if n.startswith("state.")}
+
+
+def scan_outputs(preset: str, impl: str, leaves: Leaves, *, final_state: bool) -> list[Tensor]:
+    """Outputs ``[B, T, H, D]`` of ``miras_scan(impl=...)``, then the final state's tensors."""
+    out, state = miras_scan(
+        leaves["q"],
+        leaves["k"],
+        leaves["v"],
+        PRESETS[preset].spec,
+        gates_of(leaves),
+        impl=impl,
+        initial_state=state_of(leaves),
+        output_final_state=final_state,
+    )
+    return [out, *(state or {}).values()]
+
+
+def weighted_sum(tensors: list[Tensor]) -> Tensor:
+    """A scalar that weighs every entry of ``tensors`` (fixed weights ``linspace(-1, 1)`` each)."""
+    return sum((x * ramp(x)).sum() for x in tensors)
+
+
+def ramp(x: Tensor) -> Tensor:
+    """Fixed weights ``linspace(-1, 1)`` shaped like ``x``."""
+    return torch.linspace(-1, 1, x.numel(), dtype=x.dtype, device=x.device).view_as(x)
+
+
+__all__ = ["Leaves", "make_inputs", "scan_outputs", "weighted_sum"]
