@@ -178,6 +178,11 @@ class ModelConfig(Section):
     swa_window: int | None = Field(
         None, ge=1, description="sliding-window size of hybrid (*_h) presets and the swa baseline; null: 512"
     )
+    impl: Literal["auto", "chunked", "compiled", "reference"] = Field(
+        "auto",
+        description="scan implementation of every Miras mixer (docs/ops.md); auto: delta where it applies, "
+        "the Triton kernels on CUDA where they apply, else chunked; compiled: chunked under torch.compile",
+    )
 
     @field_validator("n_heads")
     @classmethod

@@ -57,7 +57,7 @@ def resolve_device(name: str) -> torch.device:
 def build_model(config: TrialConfig, vocab_size: int) -> LanguageModel:
     m = config.model
     arch = architecture(config.architecture, window=m.swa_window)
-    return LanguageModel(arch, vocab_size, m.d_model, m.n_layers, m.n_heads, m.gate_rank, m.conv_size)
+    return LanguageModel(arch, vocab_size, m.d_model, m.n_layers, m.n_heads, m.gate_rank, m.conv_size, m.impl)
 
 
 def run_trial(config: TrialConfig, *, on_eval: EvalCallback | None = None, progress: bool | None = None) -> TrialResult:
