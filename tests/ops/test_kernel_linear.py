@@ -21,7 +21,7 @@ from miras.space import PRESETS, Components, MirasSpec
 from miras.space.biases import L2
 from miras.space.registry import NoParams
 
-TOLERANCE = 1e-4
+TOLERANCE = 1e-5
 """Relative RMS error of the fp32 kernel against the fp64 reference."""
 BATCH, HEADS, WIDTH = 1, 2, 16
 LENGTH = 40
@@ -71,11 +71,17 @@ def make_leaves(
     return leaves
 
 
+def scan_args(leaves: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
+    """The gates and the initial state (``None`` when absent) among ``leaves``."""
+    gates = {n.removeprefix("gate."): x for n, x in leaves.items() if n.startswith("gate.")}
+    state = {n.removeprefix("state."): x for n, x in leaves.items() if n.startswith("state.")}
+    return gates, state or None
+
+
 def run(scan, spec: MirasSpec, leaves: dict[str, torch.Tensor], **kwargs: object) -> dict[str, torch.Tensor]:
     """Output, final state and the gradient of every leaf for a fixed random projection."""
     leaves = {n: x.detach().clone().requires_grad_() for n, x in leaves.items()}
-    gates = {n.removeprefix("gate."): x for n, x in leaves.items() if n.startswith("gate.")}
-    state = {n.removeprefix("state."): x for n, x in leaves.items() if n.startswith("state.")} or None
+    gates, state = scan_args(leaves)
     out, final = scan(
         leaves["q"], leaves["k"], leaves["v"], spec, gates, initial_state=state, output_final_state=True, **kwargs
     )
@@ -194,8 +200,7 @@ def test_low_precision_inputs() -> None:
 def test_no_grad() -> None:
     spec = spec_of("l2", "l2", "momentum")
     leaves = {n: x.float() for n, x in make_leaves(spec).items()}
-    gates = {n.removeprefix("gate."): x for n, x in leaves.items() if n.startswith("gate.")}
-    state = {n.removeprefix("state."): x for n, x in leaves.items() if n.startswith("state.")}
+    gates, state = scan_args(leaves)
     with torch.no_grad():
         out, final = linear_scan(leaves["q"], leaves["k"], leaves["v"], spec, gates, initial_state=state)
     assert final is None and not out.requires_grad
@@ -215,7 +220,7 @@ def reason(
 ) -> str | None:
     """:func:`linear_unsupported` on inputs for ``spec`` (run as ``components`` when given)."""
     leaves = {n: x.to(dtype) for n, x in make_leaves(spec, d_v=d_v).items()}
-    gates = {n.removeprefix("gate."): x for n, x in leaves.items() if n.startswith("gate.")}
+    gates, _ = scan_args(leaves)
     problem = prepare(leaves["q"], leaves["k"], leaves["v"], components or spec.resolve(), gates)
     return linear_unsupported(problem, plan(problem))
 
@@ -240,8 +245,7 @@ def test_unsupported_specs_give_a_reason() -> None:
         assert words in (reason(spec) or ""), words
     assert "fp64" in reason(BASE, dtype=torch.float64)
     assert "widths above" in reason(BASE, d_v=130)
+    spec = MirasSpec.of("linear", "l2", "kl", "gd")
+    leaves = {n: x.float() for n, x in make_leaves(spec).items()}
     with pytest.raises(ValueError, match="non-identity mirror map"):
-        spec = MirasSpec.of("linear", "l2", "kl", "gd")
-        leaves = {n: x.float() for n, x in make_leaves(spec).items()}
-        gates = {n.removeprefix("gate."): x for n, x in leaves.items() if n.startswith("gate.")}
-        linear_scan(leaves["q"], leaves["k"], leaves["v"], spec, gates)
+        linear_scan(leaves["q"], leaves["k"], leaves["v"], spec, scan_args(leaves)[0])

@@ -129,11 +129,11 @@ def _error(pred, v, delta, BIAS: tl.constexpr, SMOOTH: tl.constexpr, power, shar
 
 
 @triton.jit
-def _error_vjp(pred, v, delta, du, first, BIAS: tl.constexpr, SMOOTH: tl.constexpr, power, sharp, eps, radius):
+def _error_vjp(pred, v, delta, du, rest, BIAS: tl.constexpr, SMOOTH: tl.constexpr, power, sharp, eps, radius):
     """Pull ``du`` ``[BT, BV]`` back through :func:`_error`: ``(dpred, dv, ddelta)``.
 
-    ``first`` ``[1, BV]`` marks column 0, where a per-head threshold's gradient goes (the
-    caller expanded ``delta`` over the columns, and autograd sums them)."""
+    ``rest`` ``[1, BV]`` marks the columns after the first: a per-head threshold's gradient goes
+    to column 0 only (the caller expanded ``delta`` over the columns, and autograd sums them)."""
     e = pred - v
     ddelta = du * 0.0
     if BIAS == 0:
@@ -160,13 +160,13 @@ def _error_vjp(pred, v, delta, du, first, BIAS: tl.constexpr, SMOOTH: tl.constex
             safe = tl.maximum(norm, 1e-37)
             along = tl.sum(e * du, axis=1)[:, None] / safe
             de = tl.where(inside, du, delta / safe * (du - e * along / safe))
-            ddelta = tl.where(inside | (first == 0), 0.0, along)
+            ddelta = tl.where(inside | rest, 0.0, along)
         elif BIAS == 6:
             norm = tl.sqrt(tl.sum(e * e, axis=1))[:, None]
             inside = norm <= delta
             de = tl.where(inside, du, delta * _sign_slope(e, SMOOTH, sharp, eps) * du)
             along = tl.sum(_sign(e, SMOOTH, sharp, eps) * du, axis=1)[:, None]
-            ddelta = tl.where(inside | (first == 0), 0.0, along)
+            ddelta = tl.where(inside | rest, 0.0, along)
         else:
             norm = tl.sqrt(tl.sum(e * e, axis=1) + eps)[:, None]
             along = tl.sum(e * du, axis=1)[:, None]
@@ -220,12 +220,11 @@ def _last_mix(mix, last, rows, ck, n, CHUNK, DK: tl.constexpr, G: tl.constexpr, 
 
 
 @triton.jit
-def _scores(q, k_ptr, mix, rows, ck, n, CHUNK, DK: tl.constexpr, G: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr):
-    """``s[t, i] = sum_d q_t[d] C[t, i, d] k_i[d]``, ``[BT, BT]``, causal; ``q`` ``[BT, BK]`` in
-    registers, ``k_ptr`` the chunk's keys, ``mix`` its ``C`` ``[CHUNK, CHUNK, G]``."""
+def _scores(q, k, k_ptr, mix, rows, ck, n, CHUNK, DK: tl.constexpr, G: tl.constexpr, BT: tl.constexpr):
+    """``s[t, i] = sum_d q_t[d] C[t, i, d] k_i[d]``, ``[BT, BT]``, causal; ``q``, ``k`` ``[BT, BK]``
+    in registers, ``k_ptr`` the chunk's keys (rows for ``G > 1``), ``mix`` its ``C`` ``[CHUNK, CHUNK, G]``."""
     causal = (rows[:, None] >= rows[None, :]) & (rows[:, None] < n)
     if G == 1:
-        k = _tile(k_ptr, rows, ck, n, DK, DK)
         s = _dot(q, tl.trans(k)) * _tile(mix, rows, rows, n, n, CHUNK)
     else:
         s = tl.zeros([BT, BT], tl.float32)
@@ -274,7 +273,7 @@ def _forward_kernel(
             pred = _dot(k * gamma if DECAYED else k, x)
         delta = _tile(delta_ptr + tok_v, rows, cv, n, DV, DV)
         e = _tile(lr_ptr + tok_v, rows, cv, n, DV, DV) * _error(pred, v, delta, BIAS, SMOOTH, power, sharp, eps, radius)
-        s = _scores(q, k_ptr + tok_k, mix_ptr + mat, rows, ck, n, CHUNK, DK, G, BT, BK)
+        s = _scores(q, k, k_ptr + tok_k, mix_ptr + mat, rows, ck, n, CHUNK, DK, G, BT)
         o = _dot(q * gamma, x) - _dot(s, e)
         gamma_last = _row(gamma_ptr + vec + last * DK, ck, DK)
         written = _dot(tl.trans(k * _last_mix(mix_ptr + mat, last, rows, ck, n, CHUNK, DK, G, BK)), e)
@@ -310,7 +309,7 @@ def _backward_kernel(
     ``dY = (Q P)^T dO + P_L dX' + M_L dY'``; ``ds = -dO E^T`` (causal) feeds ``dQ``, ``dK``, ``dC``."""
     bh = tl.program_id(0).to(tl.int64)
     rows, ck, cv = tl.arange(0, BT), tl.arange(0, BK), tl.arange(0, BV)
-    first = (cv == 0)[None, :]
+    rest = (cv > 0)[None, :]
     causal = rows[:, None] >= rows[None, :]
     dx_next = _tile(dx_end_ptr + bh * DK * DV, ck, cv, DK, DV, DV)
     dy_next = tl.zeros([BK, BV], tl.float32)
@@ -339,7 +338,7 @@ def _backward_kernel(
             pred = _dot(ks, x)
         u = _error(pred, v, delta, BIAS, SMOOTH, power, sharp, eps, radius)
         e = lr * u
-        s = _scores(q, k_ptr + tok_k, mix_ptr + mat, rows, ck, n, CHUNK, DK, G, BT, BK)
+        s = _scores(q, k, k_ptr + tok_k, mix_ptr + mat, rows, ck, n, CHUNK, DK, G, BT)
         mix_last = _last_mix(mix_ptr + mat, last, rows, ck, n, CHUNK, DK, G, BK)
         gamma_last = _row(gamma_ptr + vec + last * DK, ck, DK)
 
@@ -349,7 +348,7 @@ def _backward_kernel(
             mom_mix_last = _last_mix(mom_mix_ptr + mat, last, rows, ck, n, CHUNK, DK, G, BK)
             de -= _dot(k * mom_mix_last, dy_next)
         _put(dlr_ptr + tok_v, u * de, rows, cv, n, DV, DV)
-        dpred, dv, ddelta = _error_vjp(pred, v, delta, lr * de, first, BIAS, SMOOTH, power, sharp, eps, radius)
+        dpred, dv, ddelta = _error_vjp(pred, v, delta, lr * de, rest, BIAS, SMOOTH, power, sharp, eps, radius)
         _put(dv_ptr + tok_v, dv, rows, cv, n, DV, DV)
         if BIAS >= 4 and BIAS <= 6:
             _put(ddelta_ptr + tok_v, ddelta, rows, cv, n, DV, DV)
@@ -483,10 +482,10 @@ class LinearScan(torch.autograd.Function):
         y0: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         momentum = y0 is not None
-        inputs = [t.contiguous() if t is not None else None for t in (q, k, v, lr, delta, gamma, mix)]
-        moms = [t.contiguous() for t in (carry, mom_decay, mom_mix, y0)] if momentum else [None] * 4
-        q, k, v, lr, delta, gamma, mix = inputs
-        carry, mom_decay, mom_mix, y0 = moms
+        q, k, v, lr, delta, gamma, mix, carry, mom_decay, mom_mix, x0, y0 = (
+            None if t is None else t.contiguous()
+            for t in (q, k, v, lr, delta, gamma, mix, carry, mom_decay, mom_mix, x0, y0)
+        )
         batch, heads, length, d_k = q.shape
         d_v, chunks = v.shape[3], mix.shape[2]
         f32 = {"dtype": torch.float32, "device": q.device}
@@ -495,7 +494,6 @@ class LinearScan(torch.autograd.Function):
         ys = torch.empty_like(xs) if momentum else xs
         x_end = torch.empty(batch, heads, d_k, d_v, **f32)
         y_end = torch.empty_like(x_end) if momentum else x_end
-        x0 = x0.contiguous()
         _forward_kernel[(batch * heads,)](
             q, k, v, lr, v if delta is None else delta, gamma, mix,
             *(gamma if t is None else t for t in (carry, mom_decay)), mix if mom_mix is None else mom_mix,
@@ -523,8 +521,10 @@ class LinearScan(torch.autograd.Function):
 
         do = do.to(torch.float32).contiguous()
         dx_end, dy_end = cotangent(dx_end), cotangent(dy_end)
-        zeros = [torch.zeros(t.shape, **f32) for t in (q, k, v, lr, v, gamma, mix, gamma, gamma, mix)]
-        dq, dk, dv, dlr, ddelta, dgamma, dmix, dcarry, dmom_decay, dmom_mix = zeros
+        dq, dk, dv, dlr, ddelta, dgamma, dmix = (torch.zeros(t.shape, **f32) for t in (q, k, v, lr, v, gamma, mix))
+        dcarry, dmom_decay, dmom_mix = (
+            (torch.zeros(t.shape, **f32) for t in (gamma, gamma, mix)) if momentum else (dgamma, dgamma, dmix)
+        )
         dx0, dy0 = torch.empty_like(dx_end), torch.empty_like(dx_end)
         _backward_kernel[(batch * heads,)](
             q, k, v, lr, v if delta is None else delta, gamma, mix,
