@@ -9,8 +9,9 @@ OUT=${OUT:-runs/gpu}
 mkdir -p "$OUT"
 PY=${PY:-python}
 $PY -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name())" || exit 1
-$PY -m pytest -q -m gpu tests/ops/test_kernels_gpu.py -x 2>&1 | tee "$OUT/pytest.log" | tail -20
-$PY -m miras.cli bench --device cuda --baseline fla_gated_delta --max-seconds 30 --repeats 5 \
+$PY -m pytest -q -m gpu tests/ops/test_kernels_gpu.py 2>&1 | tee "$OUT/pytest.log" | tail -20
+$PY -m miras.cli bench --device cuda --impls chunked delta compiled triton fla_gated_delta \
+    --baseline fla_gated_delta --max-seconds 20 --repeats 5 \
     --json "$OUT/bench_cuda.json" --markdown "$OUT/benchmarks.md" --section cuda | tail -40
 $PY -m miras.cli bench --device cuda --presets titans --impls chunked compiled triton titans_pytorch \
     --dtype float32 --heads 4 --dim 64 --lengths 1024 --baseline titans_pytorch --max-seconds 30 \
