@@ -15,6 +15,7 @@ pytest.importorskip("triton")
 
 from miras.ops.chunked import plan, state_free
 from miras.ops.common import prepare
+from miras.ops.kernels import linear
 from miras.ops.kernels.linear import linear_scan, linear_unsupported
 from miras.ops.reference import reference_scan
 from miras.space import PRESETS, Components, MirasSpec
@@ -140,6 +141,26 @@ def test_algorithms(algorithm: str, channel: bool, grad_at: str) -> None:
     """GD and momentum, per-head and channel-wise decay (and momentum) gates, both gradient points."""
     spec = spec_of("l2", "l2", algorithm, grad_at=grad_at)
     check(spec, make_leaves(spec, channel=("decay", "momentum") if channel else ()))
+
+
+SPLIT_CASES = {
+    "l2-momentum-channel": (spec_of("l2", "l2", "momentum", grad_at="decayed"), ("decay", "momentum")),
+    "l2-gd-head": (spec_of("l2", "l2"), ()),
+    "huber-coordinate": (spec_of("huber"), ("lr", "delta")),
+    "huber-token": (spec_of(BIASES["huber-token"], "l2", "momentum"), ()),
+}
+
+
+@pytest.mark.parametrize("case", list(SPLIT_CASES))
+def test_value_blocks(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """D_v = 40 in blocks of 16 columns: three programs per head for a coordinate-wise error
+    signal (their shares of dq, dk and the coefficients' gradients summed), one whole row for a
+    row-norm bias."""
+    monkeypatch.setattr(linear, "VALUE_BLOCK", 16)
+    spec, channel = SPLIT_CASES[case]
+    bias = linear._bias_setup(spec.resolve().bias)[0]
+    assert linear.value_block(bias, 40) == (64 if case == "huber-token" else 16)
+    check(spec, make_leaves(spec, channel=channel, d_v=40))
 
 
 def test_momentum_with_huber_token_without_initial_state() -> None:

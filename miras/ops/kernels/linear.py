@@ -15,10 +15,14 @@ For the linear memory ``W`` ``[D_v, D_k]`` with an identity mirror map (retentio
 (:class:`miras.ops.chunked.Coefficients`) are computed in torch and passed in, so autograd
 back-propagates through their products; the kernels return gradients with respect to them.
 
-Kernels: one program per ``(batch * head)`` holds the transposed state ``X = W^T`` (and
-``Y = S^T``) ``[D_k, D_v]`` in fp32 and loops over the chunks. The forward stores every chunk's
-start state; the backward runs the chunks in reverse, carrying ``dX``, ``dY``. A chunk is one
-block of ``BT`` rows, ``D_k``/``D_v`` one block each (padded to a power of two, masked).
+Kernels: one program per ``(batch * head, value block)`` holds its ``BV`` columns of the
+transposed state ``X = W^T`` (and ``Y = S^T``) ``[D_k, BV]`` in fp32 and loops over the chunks.
+Every column of the state evolves on its own for an error signal computed coordinate by
+coordinate; the row-norm biases (Huber ``norm``/``token``, robust) need whole rows, so they take
+one block ``BV >= D_v`` (:func:`value_block`). The forward stores every chunk's start state; the
+backward runs the chunks in reverse, carrying ``dX``, ``dY``, and writes the gradients that sum
+over the value columns (``dq``, ``dk``, the coefficients') once per value block, summed in torch.
+A chunk is one block of ``BT`` rows, ``D_k`` one block (padded to a power of two, masked).
 Everything is computed in fp32 (``tl.dot`` with ``input_precision="ieee"``) and cast back to the
 input dtype. Kernels run on a GPU, or on the CPU when ``TRITON_INTERPRET=1`` was set before this
 module was imported.
@@ -48,6 +52,8 @@ MAX_WIDTH = 128
 """Widest ``D_k`` and ``D_v`` (one block each)."""
 MAX_CHUNK = 128
 """Longest chunk (one block of rows; ``[n, n]`` scores per program)."""
+VALUE_BLOCK = 32
+"""Widest block of value columns a program holds for a coordinate-wise error signal."""
 
 # error signals (``BIAS``) and sign surrogates (``SMOOTH``) the kernels know
 DOT, SQUARED, ABSOLUTE, POWER, HUBER_COORDINATE, HUBER_NORM, HUBER_TOKEN, ROBUST = range(8)
@@ -249,9 +255,10 @@ def _forward_kernel(
     DK: tl.constexpr, DV: tl.constexpr, G: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
     BIAS: tl.constexpr, SMOOTH: tl.constexpr, DECAYED: tl.constexpr, MOMENTUM: tl.constexpr,
 ):  # fmt: skip
-    """One program per ``(batch * head)``: every chunk in order; outputs, start states, final state."""
+    """One program per ``(batch * head, value block)``: every chunk in order; its columns of the
+    outputs, start states and final state."""
     bh = tl.program_id(0).to(tl.int64)
-    rows, ck, cv = tl.arange(0, BT), tl.arange(0, BK), tl.arange(0, BV)
+    rows, ck, cv = tl.arange(0, BT), tl.arange(0, BK), tl.program_id(1) * BV + tl.arange(0, BV)
     x = _tile(x0_ptr + bh * DK * DV, ck, cv, DK, DV, DV)
     y = tl.zeros([BK, BV], tl.float32)
     if MOMENTUM:
@@ -302,13 +309,17 @@ def _backward_kernel(
     DK: tl.constexpr, DV: tl.constexpr, G: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
     BIAS: tl.constexpr, SMOOTH: tl.constexpr, DECAYED: tl.constexpr, MOMENTUM: tl.constexpr,
 ):  # fmt: skip
-    """One program per ``(batch * head)``: the chunks in reverse, carrying ``dX``, ``dY``.
+    """One program per ``(batch * head, value block)``: the chunks in reverse, carrying its columns
+    of ``dX``, ``dY``.
 
     Per chunk, with ``dX'``, ``dY'`` the gradients of its end state:
     ``dE = -s^T dO - (C_L * K) dX' - (Dmu_L * K) dY'``; ``dX = (Q Gamma)^T dO + Gamma_L dX' + Ks^T dpred``;
-    ``dY = (Q P)^T dO + P_L dX' + M_L dY'``; ``ds = -dO E^T`` (causal) feeds ``dQ``, ``dK``, ``dC``."""
+    ``dY = (Q P)^T dO + P_L dX' + M_L dY'``; ``ds = -dO E^T`` (causal) feeds ``dQ``, ``dK``, ``dC``.
+    The gradients that sum over the value columns (``dq``, ``dk``, ``dgamma``, ``dmix``, ``dcarry``,
+    ``dmom_decay``, ``dmom_mix``) are this block's share, at ``(value block * B * H + bh)``."""
     bh = tl.program_id(0).to(tl.int64)
-    rows, ck, cv = tl.arange(0, BT), tl.arange(0, BK), tl.arange(0, BV)
+    part = tl.program_id(1).to(tl.int64) * tl.num_programs(0) + bh  # this block's share of the sums
+    rows, ck, cv = tl.arange(0, BT), tl.arange(0, BK), tl.program_id(1) * BV + tl.arange(0, BV)
     rest = (cv > 0)[None, :]
     causal = rows[:, None] >= rows[None, :]
     dx_next = _tile(dx_end_ptr + bh * DK * DV, ck, cv, DK, DV, DV)
@@ -323,6 +334,11 @@ def _backward_kernel(
         at_last = rows[:, None] == last
         tok_k, tok_v = (bh * T + start) * DK, (bh * T + start) * DV
         vec, mat = (bh * NT + m) * CHUNK * DK, (bh * NT + m) * CHUNK * CHUNK * G
+        tok_kp, vec_p, mat_p = (
+            (part * T + start) * DK,
+            (part * NT + m) * CHUNK * DK,
+            (part * NT + m) * CHUNK * CHUNK * G,
+        )
         here = (bh * NT + m) * DK * DV
         x = _tile(xs_ptr + here, ck, cv, DK, DV, DV)
         q = _tile(q_ptr + tok_k, rows, ck, n, DK, DK)
@@ -368,7 +384,7 @@ def _backward_kernel(
             dq += _dot(weighted, k)
             dk += _dot(tl.trans(weighted), q)
             dmix = ds * _dot(q, tl.trans(k)) - tl.where(at_last, tl.sum(k * z, axis=1)[None, :], 0.0)
-            _put(dmix_ptr + mat, dmix, rows, rows, n, n, CHUNK)
+            _put(dmix_ptr + mat_p, dmix, rows, rows, n, n, CHUNK)
         else:
             column = rows[:, None] * CHUNK * DK + ck[None, :]  # C[:, i, :] at mix + i * DK + column
             inside = (rows[:, None] < n) & (ck[None, :] < DK)
@@ -380,7 +396,7 @@ def _backward_kernel(
                 dq += ds_i * c_i * k_i[None, :]
                 dk = tl.where(rows[:, None] == i, dk + tl.sum(ds_i * c_i * q, axis=0)[None, :], dk)
                 dmix_i = ds_i * q * k_i[None, :] - tl.where(at_last, (k_i * z_i)[None, :], 0.0)
-                tl.store(dmix_ptr + mat + i * DK + column, dmix_i, mask=inside)
+                tl.store(dmix_ptr + mat_p + i * DK + column, dmix_i, mask=inside)
 
         # the prediction pred = Ks X
         if BIAS != 0:
@@ -398,20 +414,20 @@ def _backward_kernel(
             do_y = _dot(do, tl.trans(y))
             dq += do_y * carry
             dcarry = q * do_y + tl.where(at_last, tl.sum(y * dx_next, axis=1)[None, :], 0.0)
-            _put(dcarry_ptr + vec, dcarry, rows, ck, n, DK, DK)
+            _put(dcarry_ptr + vec_p, dcarry, rows, ck, n, DK, DK)
             z_mom = _dot(e, tl.trans(dy_next))
             dk -= mom_mix_last * z_mom
             if G == 1:
-                _put_row(dmom_mix_ptr + mat + last * CHUNK, -tl.sum(k * z_mom, axis=1), rows, n)
+                _put_row(dmom_mix_ptr + mat_p + last * CHUNK, -tl.sum(k * z_mom, axis=1), rows, n)
             else:
-                _put(dmom_mix_ptr + mat + last * CHUNK * DK, -k * z_mom, rows, ck, n, DK, DK)
+                _put(dmom_mix_ptr + mat_p + last * CHUNK * DK, -k * z_mom, rows, ck, n, DK, DK)
             mom_decay_last = _row(mom_decay_ptr + vec + last * DK, ck, DK)
-            _put_row(dmom_decay_ptr + vec + last * DK, tl.sum(y * dy_next, axis=1), ck, DK)
+            _put_row(dmom_decay_ptr + vec_p + last * DK, tl.sum(y * dy_next, axis=1), ck, DK)
             carry_last = _row(carry_ptr + vec + last * DK, ck, DK)
             dy_next = _dot(tl.trans(q * carry), do) + carry_last[:, None] * dx_next + mom_decay_last[:, None] * dy_next
-        _put(dq_ptr + tok_k, dq, rows, ck, n, DK, DK)
-        _put(dk_ptr + tok_k, dk, rows, ck, n, DK, DK)
-        _put(dgamma_ptr + vec, dgamma, rows, ck, n, DK, DK)
+        _put(dq_ptr + tok_kp, dq, rows, ck, n, DK, DK)
+        _put(dk_ptr + tok_kp, dk, rows, ck, n, DK, DK)
+        _put(dgamma_ptr + vec_p, dgamma, rows, ck, n, DK, DK)
         dx_next = dx
     _put(dx0_ptr + bh * DK * DV, dx_next, ck, cv, DK, DV, DV)
     if MOMENTUM:
@@ -442,16 +458,32 @@ def _block(width: int) -> int:
     return max(16, triton.next_power_of_2(width))
 
 
+def value_block(bias: int, d_v: int) -> int:
+    """Value columns per program: all of them for a row-norm bias, else at most :data:`VALUE_BLOCK`."""
+    whole = _block(d_v)
+    return whole if bias in (HUBER_NORM, HUBER_TOKEN, ROBUST) else min(whole, VALUE_BLOCK)
+
+
 def _launch_options(setup: Setup, q: Tensor, v: Tensor, mix: Tensor, momentum: bool) -> dict:
-    """Scalars and constexprs shared by both kernels."""
+    """Scalars, constexprs and launch options shared by both kernels: 8 warps spread the
+    ``[BT, BK]`` tiles thin; one stage, as the chunk loop is sequential and prefetching its
+    next chunk's inputs costs registers and shared memory (fewer spills on sm_90)."""
     length, d_k, d_v = q.shape[2], q.shape[3], v.shape[3]
     chunks, chunk = mix.shape[2], mix.shape[3]
     return {
         "T": length, "NT": chunks, "CHUNK": chunk,
         "power": setup.power, "sharp": setup.sharp, "eps": setup.eps, "radius": setup.radius,
-        "DK": d_k, "DV": d_v, "G": mix.shape[-1], "BT": _block(chunk), "BK": _block(d_k), "BV": _block(d_v),
+        "DK": d_k, "DV": d_v, "G": mix.shape[-1],
+        "BT": _block(chunk), "BK": _block(d_k), "BV": value_block(setup.bias, d_v),
         "BIAS": setup.bias, "SMOOTH": setup.smooth, "DECAYED": setup.decayed, "MOMENTUM": momentum,
+        "num_warps": 8, "num_stages": 1,
     }  # fmt: skip
+
+
+def _grid(setup: Setup, q: Tensor, v: Tensor) -> tuple[int, int]:
+    """``(B * H, value blocks)``."""
+    batch, heads, d_v = q.shape[0], q.shape[1], v.shape[3]
+    return batch * heads, triton.cdiv(d_v, value_block(setup.bias, d_v))
 
 
 class LinearScan(torch.autograd.Function):
@@ -494,7 +526,7 @@ class LinearScan(torch.autograd.Function):
         ys = torch.empty_like(xs) if momentum else xs
         x_end = torch.empty(batch, heads, d_k, d_v, **f32)
         y_end = torch.empty_like(x_end) if momentum else x_end
-        _forward_kernel[(batch * heads,)](
+        _forward_kernel[_grid(setup, q, v)](
             q, k, v, lr, v if delta is None else delta, gamma, mix,
             *(gamma if t is None else t for t in (carry, mom_decay)), mix if mom_mix is None else mom_mix,
             x0, x0 if y0 is None else y0, o, xs, ys, x_end, y_end,
@@ -521,12 +553,17 @@ class LinearScan(torch.autograd.Function):
 
         do = do.to(torch.float32).contiguous()
         dx_end, dy_end = cotangent(dx_end), cotangent(dy_end)
-        dq, dk, dv, dlr, ddelta, dgamma, dmix = (torch.zeros(t.shape, **f32) for t in (q, k, v, lr, v, gamma, mix))
-        dcarry, dmom_decay, dmom_mix = (
-            (torch.zeros(t.shape, **f32) for t in (gamma, gamma, mix)) if momentum else (dgamma, dgamma, dmix)
-        )
+        grid = _grid(ctx.setup, q, v)
+
+        def shares(like: Tensor) -> Tensor:
+            """Zeros ``[value blocks, *like.shape]``: each block's share of a gradient summed over the columns."""
+            return torch.zeros(grid[1], *like.shape, **f32)
+
+        dv, dlr, ddelta = (torch.zeros(v.shape, **f32) for _ in range(3))
+        dq, dk, dgamma, dmix = (shares(t) for t in (q, k, gamma, mix))
+        dcarry, dmom_decay, dmom_mix = (shares(t) for t in (gamma, gamma, mix)) if momentum else (dgamma, dgamma, dmix)
         dx0, dy0 = torch.empty_like(dx_end), torch.empty_like(dx_end)
-        _backward_kernel[(batch * heads,)](
+        _backward_kernel[grid](
             q, k, v, lr, v if delta is None else delta, gamma, mix,
             *(gamma if t is None else t for t in (carry, mom_decay)), mix if mom_mix is None else mom_mix,
             xs, xs if ys is None else ys, do, dx_end, dy_end,
@@ -538,6 +575,9 @@ class LinearScan(torch.autograd.Function):
         def cast(grad: Tensor, like: Tensor | None) -> Tensor | None:
             return None if like is None else grad.to(like.dtype)
 
+        dq, dk, dgamma, dmix, dcarry, dmom_decay, dmom_mix = (
+            t.sum(0) for t in (dq, dk, dgamma, dmix, dcarry, dmom_decay, dmom_mix)
+        )
         moms = (cast(dcarry, carry), cast(dmom_decay, mom_decay), cast(dmom_mix, mom_mix))
         state = (dx0.to(state_dtype), dy0.to(state_dtype) if momentum else None)
         grads = (dq, dk, dv, dlr, ddelta, dgamma, dmix)
