@@ -60,9 +60,12 @@ def _tile(ptr, rows, cols, n_rows, n_cols, stride):
 @triton.jit
 def _gate(ptr, rows, cols, n_rows, n_cols, CHANNEL: tl.constexpr):
     """A gate ``[r, G]`` at ``rows`` and input channels ``cols``: ``[BR, BD]`` (``G = in``) or ``[BR, 1]``."""
+    # one return: after `if CHANNEL: return ...` the compiler still emits and type-checks the fall-through one
     if CHANNEL:
-        return _tile(ptr, rows, cols, n_rows, n_cols, n_cols)
-    return tl.load(ptr + rows, mask=rows < n_rows, other=0.0).to(tl.float32)[:, None]
+        gate = _tile(ptr, rows, cols, n_rows, n_cols, n_cols)
+    else:
+        gate = tl.load(ptr + rows, mask=rows < n_rows, other=0.0).to(tl.float32)[:, None]
+    return gate
 
 
 @triton.jit
