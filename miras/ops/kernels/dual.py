@@ -43,8 +43,9 @@ INTERPRETED = bool(triton.knobs.runtime.interpret)
 """Whether the kernels run in Triton's CPU interpreter (``TRITON_INTERPRET=1`` at import)."""
 MAX_TOKENS = 128
 """Longest chunk the kernels take: ``r`` and ``n`` are one block each (``[r, n]`` scores per program)."""
-CHANNEL_BLOCK = 64
-"""Tile of the in and out widths."""
+CHANNEL_BLOCK = 32
+"""Tile of the in and out widths (64 spills registers on sm_90 in the backward kernels;
+``benchmarks/compile_kernels.py`` reports registers and spills)."""
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -253,6 +254,20 @@ def _block(size: int, cap: int | None = None) -> int:
     return block if cap is None else min(block, cap)
 
 
+def _num_warps(rows_block: int, tokens_block: int) -> int:
+    """Warps per program: 4 for blocks of 16 rows and tokens, 8 for larger ones (with 4, the
+    backward kernels spill registers on sm_90 from 32 rows or tokens on)."""
+    return 4 if max(rows_block, tokens_block) <= 16 else 8
+
+
+def _input_block(meta: dict[str, int | bool]) -> int:
+    """:func:`_input_grad_kernel`'s tile of input channels: ``BD``, halved (to at least 16) once the
+    block reaches 64 rows or tokens, where it holds ``[r, n]`` scores beside its ``[r, BD]``
+    gradients (with 32 it spills registers on sm_90)."""
+    wide = max(meta["BR"], meta["BN"]) >= 64
+    return max(16, meta["BD"] // 2) if wide else meta["BD"]
+
+
 def _flat(t: Tensor | None, like: Tensor) -> Tensor:
     """``t`` ``[B, H, ...]`` contiguous with ``[B * H, ...]`` leading dims (``like`` when ``t`` is None:
     a placeholder pointer the kernels never read)."""
@@ -287,6 +302,7 @@ class _DualRead(torch.autograd.Function):
             "BN": _block(n),
             "BD": _block(width_in, CHANNEL_BLOCK),
         }
+        meta["num_warps"] = _num_warps(meta["BR"], meta["BN"])
         sizes = (rows, n, width_in)
         _scores_kernel[(batch * heads,)](fx, fright, fmix, scores, *sizes, **meta)
         meta |= {"HAS_MOM": carry is not None, "BO": _block(width_out, CHANNEL_BLOCK)}
@@ -315,9 +331,10 @@ class _DualRead(torch.autograd.Function):
         dstart, dmom = buffer(width_out, width_in), buffer(width_out, width_in)
         score_meta = {k: v for k, v in meta.items() if k != "HAS_MOM"}
         _score_grad_kernel[(bh,)](fdy, fleft, fx, fright, fmix, ds, dmix, *sizes, **score_meta)
-        grid = (bh, triton.cdiv(width_in, meta["BD"]))
+        in_meta = meta | {"BD": _input_block(meta)}
+        grid = (bh, triton.cdiv(width_in, in_meta["BD"]))
         _input_grad_kernel[grid](
-            fdy, fx, fstart, fmom, fdecay, fcarry, fright, fmix, ds, dx, ddecay, dcarry, dright, dmix, *sizes, **meta
+            fdy, fx, fstart, fmom, fdecay, fcarry, fright, fmix, ds, dx, ddecay, dcarry, dright, dmix, *sizes, **in_meta
         )
         grid = (bh, triton.cdiv(width_out, meta["BO"]))
         _weight_grad_kernel[grid](fdy, fx, fdecay, fcarry, scores, dstart, dmom, dleft, *sizes, **meta)
