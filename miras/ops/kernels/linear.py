@@ -465,18 +465,20 @@ def value_block(bias: int, d_v: int) -> int:
 
 
 def _launch_options(setup: Setup, q: Tensor, v: Tensor, mix: Tensor, momentum: bool) -> dict:
-    """Scalars, constexprs and launch options shared by both kernels: 8 warps spread the
-    ``[BT, BK]`` tiles thin; one stage, as the chunk loop is sequential and prefetching its
-    next chunk's inputs costs registers and shared memory (fewer spills on sm_90)."""
+    """Scalars, constexprs and launch options shared by both kernels: 8 warps, 16 for
+    ``BT * BK`` of 4096 or more (2048 with momentum), to spread the ``[BT, BK]`` tiles and the
+    fp32 dots' operands thin; one stage, as the chunk loop is sequential and prefetching its next
+    chunk's inputs costs registers and shared memory (fewest ``ptxas`` spills on sm_90)."""
     length, d_k, d_v = q.shape[2], q.shape[3], v.shape[3]
     chunks, chunk = mix.shape[2], mix.shape[3]
+    tile = _block(chunk) * _block(d_k) * (2 if momentum else 1)
     return {
         "T": length, "NT": chunks, "CHUNK": chunk,
         "power": setup.power, "sharp": setup.sharp, "eps": setup.eps, "radius": setup.radius,
         "DK": d_k, "DV": d_v, "G": mix.shape[-1],
         "BT": _block(chunk), "BK": _block(d_k), "BV": value_block(setup.bias, d_v),
         "BIAS": setup.bias, "SMOOTH": setup.smooth, "DECAYED": setup.decayed, "MOMENTUM": momentum,
-        "num_warps": 8, "num_stages": 1,
+        "num_warps": 16 if tile >= 4096 else 8, "num_stages": 1,
     }  # fmt: skip
 
 
