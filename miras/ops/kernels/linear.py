@@ -54,6 +54,9 @@ MAX_CHUNK = 128
 """Longest chunk (one block of rows; ``[n, n]`` scores per program)."""
 VALUE_BLOCK = 32
 """Widest block of value columns a program holds for a coordinate-wise error signal."""
+STATE_FREE_CHUNK = 16
+"""Default chunk of a state-free scan (where the chunk size changes nothing but speed): 64-token
+chunks spill registers on sm_90 (ptxas), 16-token ones hardly do."""
 
 # error signals (``BIAS``) and sign surrogates (``SMOOTH``) the kernels know
 DOT, SQUARED, ABSOLUTE, POWER, HUBER_COORDINATE, HUBER_NORM, HUBER_TOKEN, ROBUST = range(8)
@@ -669,9 +672,10 @@ def linear_scan(
 ) -> tuple[Tensor, State | None]:
     """The chunked scan of a linear memory with the Triton kernels. Arguments and returns as
     :func:`miras.ops.chunked.chunked_scan`; ``ValueError`` (with the reason) when
-    :func:`linear_unsupported`."""
+    :func:`linear_unsupported`. A state-free scan runs in chunks of ``chunk_size`` tokens, by
+    default :data:`STATE_FREE_CHUNK` (others in their mini-batches)."""
     p = prepare(q, k, v, resolve(spec), gates)
-    how = plan(p, chunk_size)
+    how = plan(p, chunk_size or STATE_FREE_CHUNK)
     reason = linear_unsupported(p, how)
     if reason is not None:
         raise ValueError(f"the Triton linear-memory kernel does not apply: {reason}")
