@@ -258,7 +258,8 @@ class _StandInDriver:
 @contextlib.contextmanager
 def recording(on_launch: Callable[[Any, dict[str, Any]], None]) -> Iterator[None]:
     """Kernel launches call ``on_launch(JitFunctionInfo, compile_args)`` instead of compiling and
-    running; the kernels' device checks pass for CPU tensors."""
+    running; the kernels' device checks pass for CPU tensors. The stand-in driver stays active
+    afterwards (Triton cannot make a real one without a GPU): run this in a process of its own."""
 
     def hook(*, fn: Any, compile: dict[str, Any], **_: Any) -> bool:
         on_launch(fn, compile)
