@@ -11,7 +11,7 @@ import torch
 
 from ..space import PRESETS
 from .grid import IMPL_CHOICES, BenchConfig, run_grid
-from .report import HEADER, row, to_json, to_markdown, write_section
+from .report import HEADER, environment, row, to_json, to_markdown, write_section
 
 DTYPES = ("float32", "bfloat16", "float16", "float64")
 
@@ -49,9 +49,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
+    env = environment(config)  # the commit measured, whatever changes during the run
     print(HEADER.format(baseline=args.baseline), flush=True)
     cells, notes = run_grid(config, on_cell=lambda cell: print(row(cell), flush=True))
-    record = to_json(config, cells, notes, args.baseline)
+    record = to_json(env, cells, notes, args.baseline)
     markdown = to_markdown(record, args.baseline)
     print("\n" + markdown)
     if args.json:

@@ -80,9 +80,11 @@ def speedup(cell: Cell, cells: list[Cell], baseline: str) -> float | None:
     return cell.tokens_per_s / chosen[0].tokens_per_s if chosen else None
 
 
-def to_json(config: BenchConfig, cells: list[Cell], notes: list[str], baseline: str) -> dict[str, Any]:
+def to_json(env: dict[str, Any], cells: list[Cell], notes: list[str], baseline: str) -> dict[str, Any]:
+    """The record of a run: ``env`` (:func:`environment`, taken before it), cells with their
+    speed-up over ``baseline``, and the check notes."""
     rows = [dataclasses.asdict(c) | {f"speedup_vs_{baseline}": speedup(c, cells, baseline)} for c in cells]
-    return {"environment": environment(config), "cells": rows, "checks": notes}
+    return {"environment": env, "cells": rows, "checks": notes}
 
 
 HEADER = (
