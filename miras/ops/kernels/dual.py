@@ -38,9 +38,8 @@ from ...space import Components, MirasSpec
 from ...space.memories import Linear
 from ..chunked import Coefficients, Factors, chunked_scan, plan
 from ..common import Problem, State, prepare, resolve
+from .tiles import INTERPRETED, block, load_tile, store_tile
 
-INTERPRETED = bool(triton.knobs.runtime.interpret)
-"""Whether the kernels run in Triton's CPU interpreter (``TRITON_INTERPRET=1`` at import)."""
 MAX_TOKENS = 128
 """Longest chunk the kernels take: ``r`` and ``n`` are one block each (``[r, n]`` scores per program)."""
 CHANNEL_BLOCK = 32
@@ -52,28 +51,14 @@ CHANNEL_BLOCK = 32
 
 
 @triton.jit
-def _tile(ptr, rows, cols, n_rows, n_cols, stride):
-    """``ptr[rows, cols]`` of a row-major ``[n_rows, stride]`` matrix as fp32, zero outside."""
-    mask = (rows[:, None] < n_rows) & (cols[None, :] < n_cols)
-    return tl.load(ptr + rows[:, None] * stride + cols[None, :], mask=mask, other=0.0).to(tl.float32)
-
-
-@triton.jit
 def _gate(ptr, rows, cols, n_rows, n_cols, CHANNEL: tl.constexpr):
     """A gate ``[r, G]`` at ``rows`` and input channels ``cols``: ``[BR, BD]`` (``G = in``) or ``[BR, 1]``."""
     # one return: after `if CHANNEL: return ...` the compiler still emits and type-checks the fall-through one
     if CHANNEL:
-        gate = _tile(ptr, rows, cols, n_rows, n_cols, n_cols)
+        gate = load_tile(ptr, rows, cols, n_rows, n_cols, n_cols)
     else:
         gate = tl.load(ptr + rows, mask=rows < n_rows, other=0.0).to(tl.float32)[:, None]
     return gate
-
-
-@triton.jit
-def _store(ptr, value, rows, cols, n_rows, n_cols, stride):
-    """``ptr[rows, cols] = value`` of a row-major ``[n_rows, stride]`` matrix, inside it only."""
-    mask = (rows[:, None] < n_rows) & (cols[None, :] < n_cols)
-    tl.store(ptr + rows[:, None] * stride + cols[None, :], value, mask=mask)
 
 
 @triton.jit
@@ -93,8 +78,8 @@ def _scores_kernel(
             acc = tl.zeros([BR], dtype=tl.float32)
             for d0 in range(0, IN, BD):
                 cols = d0 + span
-                x = _tile(x_ptr, rows, cols, R, IN, IN)
-                c = _tile(mix_ptr + i * IN, rows, cols, R, IN, N * IN)
+                x = load_tile(x_ptr, rows, cols, R, IN, IN)
+                c = load_tile(mix_ptr + i * IN, rows, cols, R, IN, N * IN)
                 r = tl.load(right_ptr + i * IN + cols, mask=cols < IN, other=0.0).to(tl.float32)
                 acc += tl.sum(c * x * r[None, :], axis=1)
             tl.store(s_ptr + rows * N + i, acc, mask=rows < R)
@@ -102,11 +87,11 @@ def _scores_kernel(
         acc = tl.zeros([BR, BN], dtype=tl.float32)
         for d0 in range(0, IN, BD):
             cols = d0 + span
-            x = _tile(x_ptr, rows, cols, R, IN, IN)
-            r = _tile(right_ptr, toks, cols, N, IN, IN)
+            x = load_tile(x_ptr, rows, cols, R, IN, IN)
+            r = load_tile(right_ptr, toks, cols, N, IN, IN)
             acc += tl.dot(x, tl.trans(r), input_precision="ieee")
-        c = _tile(mix_ptr + bh * R * N, rows, toks, R, N, N)
-        _store(s_ptr, acc * c, rows, toks, R, N, N)
+        c = load_tile(mix_ptr + bh * R * N, rows, toks, R, N, N)
+        store_tile(s_ptr, acc * c, rows, toks, R, N, N)
 
 
 @triton.jit
@@ -128,16 +113,16 @@ def _read_kernel(
     acc = tl.zeros([BR, BO], dtype=tl.float32)
     for d0 in range(0, IN, BD):
         cols = d0 + span
-        x = _tile(x_ptr, rows, cols, R, IN, IN)
-        w = _tile(w_ptr, outs, cols, OUT, IN, IN)
+        x = load_tile(x_ptr, rows, cols, R, IN, IN)
+        w = load_tile(w_ptr, outs, cols, OUT, IN, IN)
         acc += tl.dot(x * _gate(decay_ptr, rows, cols, R, IN, CHANNEL), tl.trans(w), input_precision="ieee")
         if HAS_MOM:
-            m = _tile(mom_ptr, outs, cols, OUT, IN, IN)
+            m = load_tile(mom_ptr, outs, cols, OUT, IN, IN)
             acc += tl.dot(x * _gate(carry_ptr, rows, cols, R, IN, CHANNEL), tl.trans(m), input_precision="ieee")
-    s = _tile(s_ptr + bh * R * N, rows, toks, R, N, N)
-    left = _tile(left_ptr + bh * N * OUT, toks, outs, N, OUT, OUT)
+    s = load_tile(s_ptr + bh * R * N, rows, toks, R, N, N)
+    left = load_tile(left_ptr + bh * N * OUT, toks, outs, N, OUT, OUT)
     acc -= tl.dot(s, left, input_precision="ieee")
-    _store(y_ptr + bh * R * OUT, acc, rows, outs, R, OUT, OUT)
+    store_tile(y_ptr + bh * R * OUT, acc, rows, outs, R, OUT, OUT)
 
 
 @triton.jit
@@ -152,21 +137,21 @@ def _score_grad_kernel(
     ds = tl.zeros([BR, BN], dtype=tl.float32)
     for o0 in range(0, OUT, BO):
         outs = o0 + outspan
-        dy = _tile(dy_ptr + bh * R * OUT, rows, outs, R, OUT, OUT)
-        left = _tile(left_ptr + bh * N * OUT, toks, outs, N, OUT, OUT)
+        dy = load_tile(dy_ptr + bh * R * OUT, rows, outs, R, OUT, OUT)
+        left = load_tile(left_ptr + bh * N * OUT, toks, outs, N, OUT, OUT)
         ds -= tl.dot(dy, tl.trans(left), input_precision="ieee")
     if CHANNEL:
-        _store(ds_ptr + bh * R * N, ds, rows, toks, R, N, N)
+        store_tile(ds_ptr + bh * R * N, ds, rows, toks, R, N, N)
     else:
         xr = tl.zeros([BR, BN], dtype=tl.float32)
         for d0 in range(0, IN, BD):
             cols = d0 + span
-            x = _tile(x_ptr + bh * R * IN, rows, cols, R, IN, IN)
-            r = _tile(right_ptr + bh * N * IN, toks, cols, N, IN, IN)
+            x = load_tile(x_ptr + bh * R * IN, rows, cols, R, IN, IN)
+            r = load_tile(right_ptr + bh * N * IN, toks, cols, N, IN, IN)
             xr += tl.dot(x, tl.trans(r), input_precision="ieee")
-        c = _tile(mix_ptr + bh * R * N, rows, toks, R, N, N)
-        _store(ds_ptr + bh * R * N, ds * c, rows, toks, R, N, N)
-        _store(dmix_ptr + bh * R * N, ds * xr, rows, toks, R, N, N)
+        c = load_tile(mix_ptr + bh * R * N, rows, toks, R, N, N)
+        store_tile(ds_ptr + bh * R * N, ds * c, rows, toks, R, N, N)
+        store_tile(dmix_ptr + bh * R * N, ds * xr, rows, toks, R, N, N)
 
 
 @triton.jit
@@ -189,16 +174,16 @@ def _input_grad_kernel(
     dv = tl.zeros([BR, BD], dtype=tl.float32)
     for o0 in range(0, OUT, BO):
         outs = o0 + outspan
-        dy = _tile(dy_ptr, rows, outs, R, OUT, OUT)
-        du += tl.dot(dy, _tile(w_ptr + bh * OUT * IN, outs, cols, OUT, IN, IN), input_precision="ieee")
+        dy = load_tile(dy_ptr, rows, outs, R, OUT, OUT)
+        du += tl.dot(dy, load_tile(w_ptr + bh * OUT * IN, outs, cols, OUT, IN, IN), input_precision="ieee")
         if HAS_MOM:
-            dv += tl.dot(dy, _tile(mom_ptr + bh * OUT * IN, outs, cols, OUT, IN, IN), input_precision="ieee")
-    x = _tile(x_ptr + bh * R * IN, rows, cols, R, IN, IN)
+            dv += tl.dot(dy, load_tile(mom_ptr + bh * OUT * IN, outs, cols, OUT, IN, IN), input_precision="ieee")
+    x = load_tile(x_ptr + bh * R * IN, rows, cols, R, IN, IN)
     dx = du * _gate(decay_ptr + bh * R * g_width, rows, cols, R, IN, CHANNEL)
-    _store(ddecay_ptr + bh * R * IN, du * x, rows, cols, R, IN, IN)
+    store_tile(ddecay_ptr + bh * R * IN, du * x, rows, cols, R, IN, IN)
     if HAS_MOM:
         dx += dv * _gate(carry_ptr + bh * R * g_width, rows, cols, R, IN, CHANNEL)
-        _store(dcarry_ptr + bh * R * IN, dv * x, rows, cols, R, IN, IN)
+        store_tile(dcarry_ptr + bh * R * IN, dv * x, rows, cols, R, IN, IN)
     right_ptr += bh * N * IN
     dright_ptr += bh * N * IN
     if CHANNEL:
@@ -207,15 +192,15 @@ def _input_grad_kernel(
         for i in range(N):
             ds = tl.load(ds_ptr + bh * R * N + rows * N + i, mask=rows < R, other=0.0)
             r = tl.load(right_ptr + i * IN + cols, mask=cols < IN, other=0.0).to(tl.float32)
-            weighted = ds[:, None] * _tile(mix_ptr + i * IN, rows, cols, R, IN, N * IN)
+            weighted = ds[:, None] * load_tile(mix_ptr + i * IN, rows, cols, R, IN, N * IN)
             dx += weighted * r[None, :]
             tl.store(dright_ptr + i * IN + cols, tl.sum(weighted * x, axis=0), mask=cols < IN)
-            _store(dmix_ptr + i * IN, ds[:, None] * r[None, :] * x, rows, cols, R, IN, N * IN)
+            store_tile(dmix_ptr + i * IN, ds[:, None] * r[None, :] * x, rows, cols, R, IN, N * IN)
     else:
-        dsc = _tile(ds_ptr + bh * R * N, rows, toks, R, N, N)
-        dx += tl.dot(dsc, _tile(right_ptr, toks, cols, N, IN, IN), input_precision="ieee")
-        _store(dright_ptr, tl.dot(tl.trans(dsc), x, input_precision="ieee"), toks, cols, N, IN, IN)
-    _store(dx_ptr + bh * R * IN, dx, rows, cols, R, IN, IN)
+        dsc = load_tile(ds_ptr + bh * R * N, rows, toks, R, N, N)
+        dx += tl.dot(dsc, load_tile(right_ptr, toks, cols, N, IN, IN), input_precision="ieee")
+        store_tile(dright_ptr, tl.dot(tl.trans(dsc), x, input_precision="ieee"), toks, cols, N, IN, IN)
+    store_tile(dx_ptr + bh * R * IN, dx, rows, cols, R, IN, IN)
 
 
 @triton.jit
@@ -230,28 +215,22 @@ def _weight_grad_kernel(
     rows, toks, span = tl.arange(0, BR), tl.arange(0, BN), tl.arange(0, BD)
     outs = ob * BO + tl.arange(0, BO)
     g_width = IN if CHANNEL else 1
-    dy = _tile(dy_ptr + bh * R * OUT, rows, outs, R, OUT, OUT)
+    dy = load_tile(dy_ptr + bh * R * OUT, rows, outs, R, OUT, OUT)
     dyt = tl.trans(dy)
-    s = _tile(s_ptr + bh * R * N, rows, toks, R, N, N)
+    s = load_tile(s_ptr + bh * R * N, rows, toks, R, N, N)
     dleft = -tl.dot(tl.trans(s), dy, input_precision="ieee")
-    _store(dleft_ptr + bh * N * OUT, dleft, toks, outs, N, OUT, OUT)
+    store_tile(dleft_ptr + bh * N * OUT, dleft, toks, outs, N, OUT, OUT)
     for d0 in range(0, IN, BD):
         cols = d0 + span
-        x = _tile(x_ptr + bh * R * IN, rows, cols, R, IN, IN)
+        x = load_tile(x_ptr + bh * R * IN, rows, cols, R, IN, IN)
         decayed = x * _gate(decay_ptr + bh * R * g_width, rows, cols, R, IN, CHANNEL)
-        _store(dw_ptr + bh * OUT * IN, tl.dot(dyt, decayed, input_precision="ieee"), outs, cols, OUT, IN, IN)
+        store_tile(dw_ptr + bh * OUT * IN, tl.dot(dyt, decayed, input_precision="ieee"), outs, cols, OUT, IN, IN)
         if HAS_MOM:
             carried = x * _gate(carry_ptr + bh * R * g_width, rows, cols, R, IN, CHANNEL)
-            _store(dmom_ptr + bh * OUT * IN, tl.dot(dyt, carried, input_precision="ieee"), outs, cols, OUT, IN, IN)
+            store_tile(dmom_ptr + bh * OUT * IN, tl.dot(dyt, carried, input_precision="ieee"), outs, cols, OUT, IN, IN)
 
 
 # ----------------------------------------------------------------------------- autograd
-
-
-def _block(size: int, cap: int | None = None) -> int:
-    """A power-of-two block covering ``size`` (at least 16, ``tl.dot``'s minimum), at most ``cap``."""
-    block = max(16, triton.next_power_of_2(size))
-    return block if cap is None else min(block, cap)
 
 
 def _num_warps(rows_block: int, tokens_block: int) -> int:
@@ -298,14 +277,14 @@ class _DualRead(torch.autograd.Function):
         y = x.new_empty(batch * heads, rows, width_out, dtype=torch.float32)
         meta = {
             "CHANNEL": decay.shape[-1] != 1,
-            "BR": _block(rows),
-            "BN": _block(n),
-            "BD": _block(width_in, CHANNEL_BLOCK),
+            "BR": block(rows),
+            "BN": block(n),
+            "BD": block(width_in, CHANNEL_BLOCK),
         }
         meta["num_warps"] = _num_warps(meta["BR"], meta["BN"])
         sizes = (rows, n, width_in)
         _scores_kernel[(batch * heads,)](fx, fright, fmix, scores, *sizes, **meta)
-        meta |= {"HAS_MOM": carry is not None, "BO": _block(width_out, CHANNEL_BLOCK)}
+        meta |= {"HAS_MOM": carry is not None, "BO": block(width_out, CHANNEL_BLOCK)}
         grid = (batch * heads, triton.cdiv(width_out, meta["BO"]))
         _read_kernel[grid](fx, fstart, fmom, fdecay, fcarry, fleft, scores, y, *sizes, width_out, **meta)
         ctx.save_for_backward(*flat, scores)

@@ -45,9 +45,8 @@ from ...space.memories import LinearMemory
 from ...space.spec import Components
 from ..chunked import Plan, coefficients, plan
 from ..common import Problem, State, final, implicit_lr, initial, prepare, resolve
+from .tiles import INTERPRETED, block, load_tile, store_tile
 
-INTERPRETED = bool(triton.knobs.runtime.interpret)
-"""Whether the kernels run in Triton's CPU interpreter (``TRITON_INTERPRET=1`` at import)."""
 MAX_WIDTH = 128
 """Widest ``D_k`` and ``D_v`` (one block each)."""
 MAX_CHUNK = 128
@@ -188,23 +187,9 @@ def _error_vjp(pred, v, delta, du, rest, BIAS: tl.constexpr, SMOOTH: tl.constexp
 
 
 @triton.jit
-def _tile(ptr, rows, cols, n_rows, n_cols, stride):
-    """``ptr[rows, cols]`` of a row-major ``[*, stride]`` matrix as fp32, zero outside ``[n_rows, n_cols]``."""
-    mask = (rows[:, None] < n_rows) & (cols[None, :] < n_cols)
-    return tl.load(ptr + rows[:, None] * stride + cols[None, :], mask=mask, other=0.0).to(tl.float32)
-
-
-@triton.jit
 def _row(ptr, cols, n_cols):
     """A row ``ptr[cols]`` as fp32, zero outside ``n_cols``."""
     return tl.load(ptr + cols, mask=cols < n_cols, other=0.0).to(tl.float32)
-
-
-@triton.jit
-def _put(ptr, value, rows, cols, n_rows, n_cols, stride):
-    """Store ``value`` at ``ptr[rows, cols]`` of a row-major ``[*, stride]`` matrix inside ``[n_rows, n_cols]``."""
-    mask = (rows[:, None] < n_rows) & (cols[None, :] < n_cols)
-    tl.store(ptr + rows[:, None] * stride + cols[None, :], value, mask=mask)
 
 
 @triton.jit
@@ -224,7 +209,7 @@ def _last_mix(mix, last, rows, ck, n, CHUNK, DK: tl.constexpr, G: tl.constexpr, 
     if G == 1:
         c = _row(mix + last * CHUNK, rows, n)[:, None] + tl.zeros([1, BK], tl.float32)
     else:
-        c = _tile(mix + last * CHUNK * DK, rows, ck, n, DK, DK)
+        c = load_tile(mix + last * CHUNK * DK, rows, ck, n, DK, DK)
     return c
 
 
@@ -234,7 +219,7 @@ def _scores(q, k, k_ptr, mix, rows, ck, n, CHUNK, DK: tl.constexpr, G: tl.conste
     in registers, ``k_ptr`` the chunk's keys (rows for ``G > 1``), ``mix`` its ``C`` ``[CHUNK, CHUNK, G]``."""
     causal = (rows[:, None] >= rows[None, :]) & (rows[:, None] < n)
     if G == 1:
-        s = _dot(q, tl.trans(k)) * _tile(mix, rows, rows, n, n, CHUNK)
+        s = _dot(q, tl.trans(k)) * load_tile(mix, rows, rows, n, n, CHUNK)
     else:
         s = tl.zeros([BT, BT], tl.float32)
         column = rows[:, None] * CHUNK * DK + ck[None, :]  # C[:, i, :] at mix + i * DK + column
@@ -262,10 +247,10 @@ def _forward_kernel(
     outputs, start states and final state."""
     bh = tl.program_id(0).to(tl.int64)
     rows, ck, cv = tl.arange(0, BT), tl.arange(0, BK), tl.program_id(1) * BV + tl.arange(0, BV)
-    x = _tile(x0_ptr + bh * DK * DV, ck, cv, DK, DV, DV)
+    x = load_tile(x0_ptr + bh * DK * DV, ck, cv, DK, DV, DV)
     y = tl.zeros([BK, BV], tl.float32)
     if MOMENTUM:
-        y = _tile(y0_ptr + bh * DK * DV, ck, cv, DK, DV, DV)
+        y = load_tile(y0_ptr + bh * DK * DV, ck, cv, DK, DV, DV)
     for m in range(0, NT):
         start = m * CHUNK
         n = tl.minimum(CHUNK, T - start)
@@ -273,33 +258,34 @@ def _forward_kernel(
         tok_k, tok_v = (bh * T + start) * DK, (bh * T + start) * DV
         vec, mat = (bh * NT + m) * CHUNK * DK, (bh * NT + m) * CHUNK * CHUNK * G
         here = (bh * NT + m) * DK * DV
-        _put(xs_ptr + here, x, ck, cv, DK, DV, DV)
-        q = _tile(q_ptr + tok_k, rows, ck, n, DK, DK)
-        k = _tile(k_ptr + tok_k, rows, ck, n, DK, DK)
-        v = _tile(v_ptr + tok_v, rows, cv, n, DV, DV)
-        gamma = _tile(gamma_ptr + vec, rows, ck, n, DK, DK)
+        store_tile(xs_ptr + here, x, ck, cv, DK, DV, DV)
+        q = load_tile(q_ptr + tok_k, rows, ck, n, DK, DK)
+        k = load_tile(k_ptr + tok_k, rows, ck, n, DK, DK)
+        v = load_tile(v_ptr + tok_v, rows, cv, n, DV, DV)
+        gamma = load_tile(gamma_ptr + vec, rows, ck, n, DK, DK)
         pred = tl.zeros([BT, BV], tl.float32)
         if BIAS != 0:
             pred = _dot(k * gamma if DECAYED else k, x)
-        delta = _tile(delta_ptr + tok_v, rows, cv, n, DV, DV)
-        e = _tile(lr_ptr + tok_v, rows, cv, n, DV, DV) * _error(pred, v, delta, BIAS, SMOOTH, power, sharp, eps, radius)
+        delta = load_tile(delta_ptr + tok_v, rows, cv, n, DV, DV)
+        lr = load_tile(lr_ptr + tok_v, rows, cv, n, DV, DV)
+        e = lr * _error(pred, v, delta, BIAS, SMOOTH, power, sharp, eps, radius)
         s = _scores(q, k, k_ptr + tok_k, mix_ptr + mat, rows, ck, n, CHUNK, DK, G, BT)
         o = _dot(q * gamma, x) - _dot(s, e)
         gamma_last = _row(gamma_ptr + vec + last * DK, ck, DK)
         written = _dot(tl.trans(k * _last_mix(mix_ptr + mat, last, rows, ck, n, CHUNK, DK, G, BK)), e)
         if MOMENTUM:
-            _put(ys_ptr + here, y, ck, cv, DK, DV, DV)
-            o += _dot(q * _tile(carry_ptr + vec, rows, ck, n, DK, DK), y)
+            store_tile(ys_ptr + here, y, ck, cv, DK, DV, DV)
+            o += _dot(q * load_tile(carry_ptr + vec, rows, ck, n, DK, DK), y)
             carry_last = _row(carry_ptr + vec + last * DK, ck, DK)
             mom_written = _dot(tl.trans(k * _last_mix(mom_mix_ptr + mat, last, rows, ck, n, CHUNK, DK, G, BK)), e)
             x = gamma_last[:, None] * x + carry_last[:, None] * y - written
             y = _row(mom_decay_ptr + vec + last * DK, ck, DK)[:, None] * y - mom_written
         else:
             x = gamma_last[:, None] * x - written
-        _put(o_ptr + tok_v, o, rows, cv, n, DV, DV)
-    _put(x_end_ptr + bh * DK * DV, x, ck, cv, DK, DV, DV)
+        store_tile(o_ptr + tok_v, o, rows, cv, n, DV, DV)
+    store_tile(x_end_ptr + bh * DK * DV, x, ck, cv, DK, DV, DV)
     if MOMENTUM:
-        _put(y_end_ptr + bh * DK * DV, y, ck, cv, DK, DV, DV)
+        store_tile(y_end_ptr + bh * DK * DV, y, ck, cv, DK, DV, DV)
 
 
 @triton.jit
@@ -325,10 +311,10 @@ def _backward_kernel(
     rows, ck, cv = tl.arange(0, BT), tl.arange(0, BK), tl.program_id(1) * BV + tl.arange(0, BV)
     rest = (cv > 0)[None, :]
     causal = rows[:, None] >= rows[None, :]
-    dx_next = _tile(dx_end_ptr + bh * DK * DV, ck, cv, DK, DV, DV)
+    dx_next = load_tile(dx_end_ptr + bh * DK * DV, ck, cv, DK, DV, DV)
     dy_next = tl.zeros([BK, BV], tl.float32)
     if MOMENTUM:
-        dy_next = _tile(dy_end_ptr + bh * DK * DV, ck, cv, DK, DV, DV)
+        dy_next = load_tile(dy_end_ptr + bh * DK * DV, ck, cv, DK, DV, DV)
     for j in range(0, NT):
         m = NT - 1 - j
         start = m * CHUNK
@@ -343,14 +329,14 @@ def _backward_kernel(
             (part * NT + m) * CHUNK * CHUNK * G,
         )
         here = (bh * NT + m) * DK * DV
-        x = _tile(xs_ptr + here, ck, cv, DK, DV, DV)
-        q = _tile(q_ptr + tok_k, rows, ck, n, DK, DK)
-        k = _tile(k_ptr + tok_k, rows, ck, n, DK, DK)
-        v = _tile(v_ptr + tok_v, rows, cv, n, DV, DV)
-        lr = _tile(lr_ptr + tok_v, rows, cv, n, DV, DV)
-        delta = _tile(delta_ptr + tok_v, rows, cv, n, DV, DV)
-        gamma = _tile(gamma_ptr + vec, rows, ck, n, DK, DK)
-        do = _tile(do_ptr + tok_v, rows, cv, n, DV, DV)
+        x = load_tile(xs_ptr + here, ck, cv, DK, DV, DV)
+        q = load_tile(q_ptr + tok_k, rows, ck, n, DK, DK)
+        k = load_tile(k_ptr + tok_k, rows, ck, n, DK, DK)
+        v = load_tile(v_ptr + tok_v, rows, cv, n, DV, DV)
+        lr = load_tile(lr_ptr + tok_v, rows, cv, n, DV, DV)
+        delta = load_tile(delta_ptr + tok_v, rows, cv, n, DV, DV)
+        gamma = load_tile(gamma_ptr + vec, rows, ck, n, DK, DK)
+        do = load_tile(do_ptr + tok_v, rows, cv, n, DV, DV)
         ks = k * gamma if DECAYED else k
         pred = tl.zeros([BT, BV], tl.float32)
         if BIAS != 0:
@@ -366,11 +352,11 @@ def _backward_kernel(
         if MOMENTUM:
             mom_mix_last = _last_mix(mom_mix_ptr + mat, last, rows, ck, n, CHUNK, DK, G, BK)
             de -= _dot(k * mom_mix_last, dy_next)
-        _put(dlr_ptr + tok_v, u * de, rows, cv, n, DV, DV)
+        store_tile(dlr_ptr + tok_v, u * de, rows, cv, n, DV, DV)
         dpred, dv, ddelta = _error_vjp(pred, v, delta, lr * de, rest, BIAS, SMOOTH, power, sharp, eps, radius)
-        _put(dv_ptr + tok_v, dv, rows, cv, n, DV, DV)
+        store_tile(dv_ptr + tok_v, dv, rows, cv, n, DV, DV)
         if BIAS >= 4 and BIAS <= 6:
-            _put(ddelta_ptr + tok_v, ddelta, rows, cv, n, DV, DV)
+            store_tile(ddelta_ptr + tok_v, ddelta, rows, cv, n, DV, DV)
 
         # reads of the start state: o += (Q Gamma) X + (Q P) Y
         do_x = _dot(do, tl.trans(x))
@@ -383,11 +369,11 @@ def _backward_kernel(
         z = _dot(e, tl.trans(dx_next))  # z[i, d] = E_i . dX'[d]
         dk = -mix_last * z
         if G == 1:
-            weighted = ds * _tile(mix_ptr + mat, rows, rows, n, n, CHUNK)
+            weighted = ds * load_tile(mix_ptr + mat, rows, rows, n, n, CHUNK)
             dq += _dot(weighted, k)
             dk += _dot(tl.trans(weighted), q)
             dmix = ds * _dot(q, tl.trans(k)) - tl.where(at_last, tl.sum(k * z, axis=1)[None, :], 0.0)
-            _put(dmix_ptr + mat_p, dmix, rows, rows, n, n, CHUNK)
+            store_tile(dmix_ptr + mat_p, dmix, rows, rows, n, n, CHUNK)
         else:
             column = rows[:, None] * CHUNK * DK + ck[None, :]  # C[:, i, :] at mix + i * DK + column
             inside = (rows[:, None] < n) & (ck[None, :] < DK)
@@ -412,29 +398,29 @@ def _backward_kernel(
             dx += _dot(tl.trans(ks), dpred)
 
         if MOMENTUM:
-            y = _tile(ys_ptr + here, ck, cv, DK, DV, DV)
-            carry = _tile(carry_ptr + vec, rows, ck, n, DK, DK)
+            y = load_tile(ys_ptr + here, ck, cv, DK, DV, DV)
+            carry = load_tile(carry_ptr + vec, rows, ck, n, DK, DK)
             do_y = _dot(do, tl.trans(y))
             dq += do_y * carry
             dcarry = q * do_y + tl.where(at_last, tl.sum(y * dx_next, axis=1)[None, :], 0.0)
-            _put(dcarry_ptr + vec_p, dcarry, rows, ck, n, DK, DK)
+            store_tile(dcarry_ptr + vec_p, dcarry, rows, ck, n, DK, DK)
             z_mom = _dot(e, tl.trans(dy_next))
             dk -= mom_mix_last * z_mom
             if G == 1:
                 _put_row(dmom_mix_ptr + mat_p + last * CHUNK, -tl.sum(k * z_mom, axis=1), rows, n)
             else:
-                _put(dmom_mix_ptr + mat_p + last * CHUNK * DK, -k * z_mom, rows, ck, n, DK, DK)
+                store_tile(dmom_mix_ptr + mat_p + last * CHUNK * DK, -k * z_mom, rows, ck, n, DK, DK)
             mom_decay_last = _row(mom_decay_ptr + vec + last * DK, ck, DK)
             _put_row(dmom_decay_ptr + vec_p + last * DK, tl.sum(y * dy_next, axis=1), ck, DK)
             carry_last = _row(carry_ptr + vec + last * DK, ck, DK)
             dy_next = _dot(tl.trans(q * carry), do) + carry_last[:, None] * dx_next + mom_decay_last[:, None] * dy_next
-        _put(dq_ptr + tok_kp, dq, rows, ck, n, DK, DK)
-        _put(dk_ptr + tok_kp, dk, rows, ck, n, DK, DK)
-        _put(dgamma_ptr + vec_p, dgamma, rows, ck, n, DK, DK)
+        store_tile(dq_ptr + tok_kp, dq, rows, ck, n, DK, DK)
+        store_tile(dk_ptr + tok_kp, dk, rows, ck, n, DK, DK)
+        store_tile(dgamma_ptr + vec_p, dgamma, rows, ck, n, DK, DK)
         dx_next = dx
-    _put(dx0_ptr + bh * DK * DV, dx_next, ck, cv, DK, DV, DV)
+    store_tile(dx0_ptr + bh * DK * DV, dx_next, ck, cv, DK, DV, DV)
     if MOMENTUM:
-        _put(dy0_ptr + bh * DK * DV, dy_next, ck, cv, DK, DV, DV)
+        store_tile(dy0_ptr + bh * DK * DV, dy_next, ck, cv, DK, DV, DV)
 
 
 # ----------------------------------------------------------------------------- autograd
@@ -456,14 +442,9 @@ class Setup:
     """``grad_at: decayed``: predictions at ``Gamma_i * W_s``."""
 
 
-def _block(width: int) -> int:
-    """A block covering ``width`` (a power of two, at least 16 for ``tl.dot``)."""
-    return max(16, triton.next_power_of_2(width))
-
-
 def value_block(bias: int, d_v: int) -> int:
     """Value columns per program: all of them for a row-norm bias, else at most :data:`VALUE_BLOCK`."""
-    whole = _block(d_v)
+    whole = block(d_v)
     return whole if bias in (HUBER_NORM, HUBER_TOKEN, ROBUST) else min(whole, VALUE_BLOCK)
 
 
@@ -474,12 +455,12 @@ def _launch_options(setup: Setup, q: Tensor, v: Tensor, mix: Tensor, momentum: b
     chunk's inputs costs registers and shared memory (fewest ``ptxas`` spills on sm_90)."""
     length, d_k, d_v = q.shape[2], q.shape[3], v.shape[3]
     chunks, chunk = mix.shape[2], mix.shape[3]
-    tile = _block(chunk) * _block(d_k) * (2 if momentum else 1)
+    tile = block(chunk) * block(d_k) * (2 if momentum else 1)
     return {
         "T": length, "NT": chunks, "CHUNK": chunk,
         "power": setup.power, "sharp": setup.sharp, "eps": setup.eps, "radius": setup.radius,
         "DK": d_k, "DV": d_v, "G": mix.shape[-1],
-        "BT": _block(chunk), "BK": _block(d_k), "BV": value_block(setup.bias, d_v),
+        "BT": block(chunk), "BK": block(d_k), "BV": value_block(setup.bias, d_v),
         "BIAS": setup.bias, "SMOOTH": setup.smooth, "DECAYED": setup.decayed, "MOMENTUM": momentum,
         "num_warps": 16 if tile >= 4096 else 8, "num_stages": 1,
     }  # fmt: skip
