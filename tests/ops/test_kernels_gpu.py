@@ -4,7 +4,11 @@ Skipped without CUDA (this suite's CI has none); ``benchmarks/gpu_check.sh`` run
 device. The CPU suite checks every kernel against the reference in Triton's interpreter
 (tests/ops/test_kernel_linear.py, test_kernel_dual.py); here the compiled kernels run at
 realistic shapes against the fp32 chunked scan (itself equal to the reference, tests/ops/test_chunked.py).
-Error metric as fla's tests: ``rms(got - want) / rms(want)``.
+Error metric as fla's tests: ``rms(got - want) / rms(want)``. In bf16 and fp16 the bound is fla's
+tolerance or twice the torch chunked scan's own error in that dtype, whichever is larger (see
+:func:`errors_and_bounds`). A dry run of this comparison on the CPU in the interpreter (B1 T40 H1
+D16) passed for every preset and dtype except Moneta and Memora in fp16, where the torch chunked
+scan's gradients are themselves not finite: those cases are expected failures.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from miras.bench.inputs import make_inputs, scan_outputs, weighted_sum
+from miras.bench.inputs import Leaves, gates_of, make_inputs, state_of, weighted_sum
 from miras.bench.peers import check_fla_gated_delta, rel_rms
-from miras.ops import select_impl
+from miras.ops import miras_scan, select_impl
 from miras.space import PRESETS
 
 pytestmark = [
@@ -30,22 +34,53 @@ KERNEL_PRESETS = ["linear_attention", "mamba2", "titans", "moneta", "yaad", "mem
 """The linear kernel (linear_attention, mamba2) and the Triton dual read (the MLP memories)."""
 
 
+def named_results(preset: str, impl: str, leaves: Leaves) -> dict[str, torch.Tensor]:
+    """Outputs, every final-state tensor and the gradient of every leaf, by name."""
+    out, state = miras_scan(
+        leaves["q"],
+        leaves["k"],
+        leaves["v"],
+        PRESETS[preset].spec,
+        gates_of(leaves),
+        impl=impl,
+        initial_state=state_of(leaves),
+        output_final_state=True,
+    )
+    named = {"o": out} | {f"state {name}": value for name, value in state.items()}
+    grads = torch.autograd.grad(weighted_sum(list(named.values())), list(leaves.values()))
+    return named | {f"d{name}": grad for name, grad in zip(leaves, grads, strict=True)}
+
+
+def errors_and_bounds(
+    preset: str, shape: tuple[int, int, int, int], dtype: torch.dtype, device: str
+) -> tuple[dict[str, float], dict[str, float]]:
+    """rel-RMS of ``impl="triton"`` in ``dtype`` against the fp32 chunked scan on the same
+    (rounded) inputs, and each result's bound: :data:`TOLERANCE`, or in half precision twice the
+    error of the torch chunked scan run in that dtype if larger (the MLP memories' gradient factors
+    and state updates stay in torch and round in that dtype; the kernels may not add to it)."""
+    leaves = make_inputs(preset, *shape, dtype, device)
+    exact = {name: x.detach().float().requires_grad_() for name, x in leaves.items()}
+    want = named_results(preset, "chunked", exact)
+    got = named_results(preset, "triton", leaves)
+    errors = {name: rel_rms(got[name], want[name]) for name in want}
+    if dtype == torch.float32:
+        return errors, dict.fromkeys(want, TOLERANCE[dtype])
+    torch_path = named_results(preset, "chunked", leaves)
+    broken = [name for name, x in torch_path.items() if not torch.isfinite(x).all()]
+    if broken:  # Moneta and Memora in fp16 on the CPU (docs/benchmarks.md): nothing to hold the kernels to
+        pytest.xfail(f"the torch chunked scan itself is not finite in {dtype} ({', '.join(broken)})")
+    return errors, {name: max(TOLERANCE[dtype], 2 * rel_rms(torch_path[name], want[name])) for name in want}
+
+
 @pytest.mark.parametrize("dtype", list(TOLERANCE), ids=lambda d: str(d).removeprefix("torch."))
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "B{}-T{}-H{}-D{}".format(*s))
 @pytest.mark.parametrize("preset", KERNEL_PRESETS)
 def test_triton_matches_the_fp32_chunked_scan(preset: str, shape: tuple[int, int, int, int], dtype) -> None:
-    batch, length, heads, dim = shape
-    leaves = make_inputs(preset, batch, length, heads, dim, dtype, "cuda")
-    gates = {n.removeprefix("gate."): x for n, x in leaves.items() if n.startswith("gate.")}
-    assert select_impl(leaves["q"], leaves["k"], leaves["v"], PRESETS[preset].spec, gates)[0] == "triton"
-    want_leaves = {n: x.detach().float().requires_grad_() for n, x in leaves.items()}
-    results = []
-    for impl, run in (("triton", leaves), ("chunked", want_leaves)):
-        outputs = scan_outputs(preset, impl, run, final_state=True)
-        results.append([*outputs, *torch.autograd.grad(weighted_sum(outputs), list(run.values()))])
-    names = ["o", "final state", *(f"d{n}" for n in leaves)]
-    errors = {n: rel_rms(got, want) for n, got, want in zip(names, *results, strict=False)}
-    assert max(errors.values()) <= TOLERANCE[dtype], errors
+    leaves = make_inputs(preset, 1, 2, 1, shape[3], dtype, "cuda")
+    chosen, reason = select_impl(leaves["q"], leaves["k"], leaves["v"], PRESETS[preset].spec, gates_of(leaves))
+    assert chosen == "triton", reason
+    errors, bounds = errors_and_bounds(preset, shape, dtype, "cuda")
+    assert all(errors[name] <= bounds[name] for name in errors), {n: (errors[n], bounds[n]) for n in errors}
 
 
 def test_fla_peer_is_aligned_on_the_gpu() -> None:
