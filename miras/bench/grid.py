@@ -9,7 +9,7 @@ import torch
 
 from ..ops import IMPLS, why_not
 from ..space import PRESETS
-from .inputs import make_inputs, scan_outputs, weighted_sum
+from .inputs import gates_of, make_inputs, scan_outputs, weighted_sum, with_gradients
 from .peers import PEERS, Workload, rel_rms
 from .timing import bounded_peak_mib, forward_backward, forward_only, median_seconds
 
@@ -71,8 +71,7 @@ def applicability(preset: str, impl: str, device: str) -> str | None:
             return "needs CUDA"
         return None
     leaves = make_inputs(preset, 1, 2, 1, 4, torch.float32, device)
-    gates = {n.removeprefix("gate."): x for n, x in leaves.items() if n.startswith("gate.")}
-    return why_not(impl, leaves["q"], leaves["k"], leaves["v"], PRESETS[preset].spec, gates)
+    return why_not(impl, leaves["q"], leaves["k"], leaves["v"], PRESETS[preset].spec, gates_of(leaves))
 
 
 def check_scan(preset: str, impl: str, device: str) -> tuple[float, float]:
@@ -85,10 +84,9 @@ def check_scan(preset: str, impl: str, device: str) -> tuple[float, float]:
     results = {}
     for name, run_dtype in (("reference", torch.float64), (impl, dtype)):
         leaves = make_inputs(preset, 1, length, 2, 16, run_dtype, device, seed=1)
-        outputs = scan_outputs(preset, name, leaves, final_state=True)
-        results[name] = [*outputs, *torch.autograd.grad(weighted_sum(outputs), list(leaves.values()))]
-    pairs = zip(results[impl], results["reference"], strict=True)
-    return max(rel_rms(got, ref) for got, ref in pairs), tolerance
+        results[name] = with_gradients(scan_outputs(preset, name, leaves, final_state=True), leaves)
+    want = results["reference"]
+    return max(rel_rms(got, want[name]) for name, got in results[impl].items()), tolerance
 
 
 def vet(preset: str, impl: str, device: str) -> tuple[bool, str | None]:
@@ -103,7 +101,7 @@ def vet(preset: str, impl: str, device: str) -> tuple[bool, str | None]:
         return False, f"{preset} / {impl}: not applicable ({reason})"
     if impl == "reference":
         leaves = make_inputs(preset, 1, 8, 1, 8, torch.float32, device)
-        torch.autograd.grad(weighted_sum(scan_outputs(preset, impl, leaves, final_state=True)), list(leaves.values()))
+        with_gradients(scan_outputs(preset, impl, leaves, final_state=True), leaves)
         return True, None
     try:
         if impl in PEERS:
@@ -122,7 +120,7 @@ def workload(preset: str, impl: str, config: BenchConfig, length: int) -> Worklo
     if impl in PEERS:
         return PEERS[impl].workload(*shape)
     leaves = make_inputs(preset, *shape)
-    return (lambda: weighted_sum(scan_outputs(preset, impl, leaves, final_state=False))), list(leaves.values())
+    return (lambda: weighted_sum(scan_outputs(preset, impl, leaves, final_state=False).values())), list(leaves.values())
 
 
 def measure(work: Workload, config: BenchConfig, cell: Cell) -> Cell:

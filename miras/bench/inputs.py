@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -65,8 +67,13 @@ def state_of(leaves: Leaves) -> dict[str, Tensor]:
     return {n.removeprefix("state."): x for n, x in leaves.items() if n.startswith("state.")}
 
 
-def scan_outputs(preset: str, impl: str, leaves: Leaves, *, final_state: bool) -> list[Tensor]:
-    """Outputs ``[B, T, H, D]`` of ``miras_scan(impl=...)``, then the final state's tensors."""
+Results = dict[str, Tensor]
+"""Named results of a run: ``o`` (outputs ``[B, T, H, D]``), ``state <name>`` (final state) and,
+after :func:`with_gradients`, ``d<leaf>`` (the gradient of every leaf)."""
+
+
+def scan_outputs(preset: str, impl: str, leaves: Leaves, *, final_state: bool) -> Results:
+    """Outputs ``o`` of ``miras_scan(impl=...)`` and, with ``final_state``, ``state <name>``."""
     out, state = miras_scan(
         leaves["q"],
         leaves["k"],
@@ -77,10 +84,16 @@ def scan_outputs(preset: str, impl: str, leaves: Leaves, *, final_state: bool) -
         initial_state=state_of(leaves),
         output_final_state=final_state,
     )
-    return [out, *(state or {}).values()]
+    return {"o": out} | {f"state {name}": value for name, value in (state or {}).items()}
 
 
-def weighted_sum(tensors: list[Tensor]) -> Tensor:
+def with_gradients(outputs: Results, leaves: Leaves) -> Results:
+    """``outputs`` and the gradient ``d<leaf>`` of their :func:`weighted_sum` w.r.t. every leaf."""
+    grads = torch.autograd.grad(weighted_sum(outputs.values()), list(leaves.values()))
+    return outputs | {f"d{name}": grad for name, grad in zip(leaves, grads, strict=True)}
+
+
+def weighted_sum(tensors: Iterable[Tensor]) -> Tensor:
     """A scalar that weighs every entry of ``tensors`` (fixed weights ``linspace(-1, 1)`` each)."""
     return sum((x * ramp(x)).sum() for x in tensors)
 
@@ -90,4 +103,4 @@ def ramp(x: Tensor) -> Tensor:
     return torch.linspace(-1, 1, x.numel(), dtype=x.dtype, device=x.device).view_as(x)
 
 
-__all__ = ["Leaves", "make_inputs", "scan_outputs", "weighted_sum"]
+__all__ = ["Leaves", "Results", "make_inputs", "scan_outputs", "weighted_sum", "with_gradients"]

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..ops import miras_scan
 from ..space import PRESETS
-from .inputs import Leaves, gates_of, make_inputs, scan_outputs, state_of, weighted_sum
+from .inputs import Leaves, Results, gates_of, make_inputs, scan_outputs, state_of, weighted_sum, with_gradients
 
 Workload = tuple[Callable[[], Tensor], list[Tensor]]
 """``(forward, params)``: ``forward()`` returns the scalar to differentiate w.r.t. ``params``."""
@@ -126,9 +126,10 @@ def fla_chunk_kernel() -> Callable[..., tuple[Tensor, Tensor]]:
     return chunk_gated_delta_rule
 
 
-def fla_gated_delta_outputs(leaves: Leaves, kernel: Callable[..., tuple[Tensor, Tensor]]) -> list[Tensor]:
-    """Outputs ``[B, T, H, D]`` and final ``W`` ``[B, H, D_v, D_k]`` of fla's gated delta rule
-    ``kernel`` (``chunk_gated_delta_rule`` or a naive twin with the same keywords) on our leaves."""
+def fla_gated_delta_outputs(leaves: Leaves, kernel: Callable[..., tuple[Tensor, Tensor]]) -> Results:
+    """Outputs ``o`` ``[B, T, H, D]`` and final ``state W`` ``[B, H, D_v, D_k]`` of fla's gated delta
+    rule ``kernel`` (``chunk_gated_delta_rule`` or a naive twin with the same keywords) on our leaves,
+    named as :func:`~miras.bench.inputs.scan_outputs` names ours."""
     gates, start = gates_of(leaves), state_of(leaves)
     out, final = kernel(
         q=leaves["q"],
@@ -140,7 +141,7 @@ def fla_gated_delta_outputs(leaves: Leaves, kernel: Callable[..., tuple[Tensor, 
         initial_state=start["W"].mT.contiguous(),
         output_final_state=True,
     )
-    return [out, final.mT]
+    return {"o": out, "state W": final.mT}
 
 
 def check_fla_gated_delta(device: str, kernel: Callable[..., tuple[Tensor, Tensor]] | None = None) -> float:
@@ -154,16 +155,16 @@ def check_fla_gated_delta(device: str, kernel: Callable[..., tuple[Tensor, Tenso
             outputs = scan_outputs("gated_deltanet", "reference", leaves, final_state=True)
         else:
             outputs = fla_gated_delta_outputs(leaves, run)
-        loss = weighted_sum(outputs)
-        results[dtype] = [*outputs, *torch.autograd.grad(loss, list(leaves.values()))]
-    return max(rel_rms(x, ref) for x, ref in zip(results[torch.float32], results[torch.float64], strict=True))
+        results[dtype] = with_gradients(outputs, leaves)
+    want = results[torch.float64]
+    return max(rel_rms(got, want[name]) for name, got in results[torch.float32].items())
 
 
 def fla_workload(batch: int, length: int, heads: int, dim: int, dtype: torch.dtype, device: str) -> Workload:
     """fla's chunk kernel on the ``gated_deltanet`` leaves at the benchmark shape."""
     leaves = make_inputs("gated_deltanet", batch, length, heads, dim, dtype, device)
     kernel = fla_chunk_kernel()
-    return (lambda: weighted_sum(fla_gated_delta_outputs(leaves, kernel)[:1])), list(leaves.values())
+    return (lambda: weighted_sum([fla_gated_delta_outputs(leaves, kernel)["o"]])), list(leaves.values())
 
 
 PEERS = {

@@ -46,6 +46,19 @@ def _triton_scan(problem: Problem, chunk_size: int | None) -> tuple[Scan | None,
     return None, f"the linear kernel: {why_not_linear}; the dual-form read: {why_not_dual}"
 
 
+def _pick(impl: str, problem: Problem, chunk_size: int | None) -> tuple[Scan | None, str]:
+    """The scan function of ``impl`` for ``problem``, or ``None`` and why it does not apply;
+    ``ValueError`` for an unknown ``impl``."""
+    if impl not in IMPLS:
+        raise ValueError(f"unknown impl {impl!r}; choose 'auto' or one of {', '.join(IMPLS)}")
+    if impl == "delta":
+        reason = delta_unsupported(problem)
+        return (delta_scan, "") if reason is None else (None, reason)
+    if impl == "triton":
+        return _triton_scan(problem, chunk_size)
+    return {"reference": reference_scan, "chunked": chunked_scan, "compiled": compiled_scan}[impl], ""
+
+
 def why_not(
     impl: str,
     q: Tensor,
@@ -61,27 +74,12 @@ def why_not(
     family at b = 1; ``triton`` needs triton, a CUDA tensor (or ``TRITON_INTERPRET=1``) and a spec
     its kernels cover. Arguments as :func:`miras_scan`; ``ValueError`` on bad shapes, gates or impl.
     """
-    if impl not in IMPLS:
-        raise ValueError(f"unknown impl {impl!r}; choose 'auto' or one of {', '.join(IMPLS)}")
-    problem = prepare(q, k, v, resolve(spec), gates)
-    if impl == "delta":
-        return delta_unsupported(problem)
-    if impl == "triton":
-        scan, reason = _triton_scan(problem, chunk_size)
-        return reason if scan is None else None
-    return None
+    scan, reason = _pick(impl, prepare(q, k, v, resolve(spec), gates), chunk_size)
+    return reason if scan is None else None
 
 
-def select_impl(
-    q: Tensor, k: Tensor, v: Tensor, spec: MirasSpec | Components, gates: dict[str, Tensor]
-) -> tuple[str, str]:
-    """The implementation ``impl="auto"`` runs, and a one-line reason.
-
-    ``"delta"`` when it applies (the delta-rule family at b = 1); else on CUDA ``"triton"`` where
-    its kernels apply; else ``"chunked"``. Arguments as :func:`miras_scan`; raises ``ValueError``
-    on bad shapes or gates.
-    """
-    problem = prepare(q, k, v, resolve(spec), gates)
+def _select(problem: Problem) -> tuple[str, str]:
+    """:func:`select_impl` of a prepared problem."""
     why_not_delta = delta_unsupported(problem)
     if why_not_delta is None:
         return "delta", "delta-rule family at b = 1: exact chunk-parallel WY/UT transform"
@@ -93,17 +91,16 @@ def select_impl(
     return "chunked", f"{plan(problem).reason} (not delta: {why_not_delta}; not triton: {why_not_triton})"
 
 
-def _scan(
-    impl: str, q: Tensor, k: Tensor, v: Tensor, spec: Components, gates: dict[str, Tensor], chunk_size: int | None
-) -> Scan:
-    """The scan function of ``impl``; ``ValueError`` if unknown or not applicable."""
-    reason = why_not(impl, q, k, v, spec, gates, chunk_size)
-    if reason is not None:
-        raise ValueError(f"impl {impl!r} does not apply to this spec: {reason}")
-    if impl == "triton":
-        scan, _ = _triton_scan(prepare(q, k, v, spec, gates), chunk_size)
-        return scan
-    return {"reference": reference_scan, "chunked": chunked_scan, "delta": delta_scan, "compiled": compiled_scan}[impl]
+def select_impl(
+    q: Tensor, k: Tensor, v: Tensor, spec: MirasSpec | Components, gates: dict[str, Tensor]
+) -> tuple[str, str]:
+    """The implementation ``impl="auto"`` runs, and a one-line reason.
+
+    ``"delta"`` when it applies (the delta-rule family at b = 1); else on CUDA ``"triton"`` where
+    its kernels apply; else ``"chunked"``. Arguments as :func:`miras_scan`; raises ``ValueError``
+    on bad shapes or gates.
+    """
+    return _select(prepare(q, k, v, resolve(spec), gates))
 
 
 def miras_scan(
@@ -145,9 +142,12 @@ def miras_scan(
         ``(o, final_state)``: outputs ``[B, T, H, D_v]``, and the final state or ``None``.
     """
     components = resolve(spec)
+    problem = prepare(q, k, v, components, gates)
     if impl == "auto":
-        impl, _ = select_impl(q, k, v, components, gates)
-    scan = _scan(impl, q, k, v, components, gates, chunk_size)
+        impl, _ = _select(problem)
+    scan, reason = _pick(impl, problem, chunk_size)
+    if scan is None:
+        raise ValueError(f"impl {impl!r} does not apply to this spec: {reason}")
     options = {} if scan is reference_scan else {"chunk_size": chunk_size}
     state = {"initial_state": initial_state, "output_final_state": output_final_state}
     return scan(q, k, v, components, gates, **state, **options)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from miras.bench.inputs import Leaves, gates_of, make_inputs, state_of, weighted_sum
+from miras.bench.inputs import Leaves, Results, gates_of, make_inputs, scan_outputs, with_gradients
 from miras.bench.peers import check_fla_gated_delta, rel_rms
-from miras.ops import miras_scan, select_impl
+from miras.ops import select_impl
 from miras.space import PRESETS
 
 pytestmark = [
@@ -34,21 +34,8 @@ KERNEL_PRESETS = ["linear_attention", "mamba2", "titans", "moneta", "yaad", "mem
 """The linear kernel (linear_attention, mamba2) and the Triton dual read (the MLP memories)."""
 
 
-def named_results(preset: str, impl: str, leaves: Leaves) -> dict[str, torch.Tensor]:
-    """Outputs, every final-state tensor and the gradient of every leaf, by name."""
-    out, state = miras_scan(
-        leaves["q"],
-        leaves["k"],
-        leaves["v"],
-        PRESETS[preset].spec,
-        gates_of(leaves),
-        impl=impl,
-        initial_state=state_of(leaves),
-        output_final_state=True,
-    )
-    named = {"o": out} | {f"state {name}": value for name, value in state.items()}
-    grads = torch.autograd.grad(weighted_sum(list(named.values())), list(leaves.values()))
-    return named | {f"d{name}": grad for name, grad in zip(leaves, grads, strict=True)}
+def scan_results(preset: str, impl: str, leaves: Leaves) -> Results:
+    return with_gradients(scan_outputs(preset, impl, leaves, final_state=True), leaves)
 
 
 def errors_and_bounds(
@@ -60,12 +47,12 @@ def errors_and_bounds(
     and state updates stay in torch and round in that dtype; the kernels may not add to it)."""
     leaves = make_inputs(preset, *shape, dtype, device)
     exact = {name: x.detach().float().requires_grad_() for name, x in leaves.items()}
-    want = named_results(preset, "chunked", exact)
-    got = named_results(preset, "triton", leaves)
+    want = scan_results(preset, "chunked", exact)
+    got = scan_results(preset, "triton", leaves)
     errors = {name: rel_rms(got[name], want[name]) for name in want}
     if dtype == torch.float32:
         return errors, dict.fromkeys(want, TOLERANCE[dtype])
-    torch_path = named_results(preset, "chunked", leaves)
+    torch_path = scan_results(preset, "chunked", leaves)
     broken = [name for name, x in torch_path.items() if not torch.isfinite(x).all()]
     if broken:  # Moneta and Memora in fp16 on the CPU (docs/benchmarks.md): nothing to hold the kernels to
         pytest.xfail(f"the torch chunked scan itself is not finite in {dtype} ({', '.join(broken)})")
