@@ -49,6 +49,10 @@ class AttentionalBias:
 
         return torch.func.grad(total)(pred)
 
+    def diagnostics(self, pred: Tensor, target: Tensor, gates: Gates) -> dict[str, Tensor]:
+        """How this bias treats these tokens, for health reports: name -> a 0-dim tensor (none by default)."""
+        return {}
+
 
 class SmoothSign(Params):
     """How sign(x) and |x| are evaluated (paper's stabilising surrogates, spec §2.2)."""
@@ -141,6 +145,11 @@ class HuberParams(SmoothSign):
         "coordinate",
         description="coordinate: clip each e_j; norm: Huber of ||e||_2; token: Yaad's per-token l2/l1 switch",
     )
+    scale: Literal["rms", "l2"] = Field(
+        "rms",
+        description="norm and token modes: delta is compared with the error's RMS ||e||_2/sqrt(D_v) (both "
+        "branches then have the same size at the switch) or with ||e||_2 itself",
+    )
 
 
 @register_bias(
@@ -152,9 +161,13 @@ class Huber(AttentionalBias):
     """Reads the gate ``delta`` (``[..., 1]`` per head, or ``[..., D_v]`` for ``coordinate``).
 
     - coordinate: ``u_j = clip(e_j, -delta_j, delta_j)``;
-    - norm: ``u = e`` if ``||e|| <= delta`` else ``delta e / ||e||``;
-    - token (Yaad): ``u = e`` if ``||e||_2 <= delta`` else ``delta * sign(e)`` (the l1 branch
-      uses the ``smooth`` surrogate). In ``norm`` and ``token`` modes delta must be per head.
+    - norm: ``u = e`` if ``||e|| <= tau`` else ``tau e / ||e||``;
+    - token (Yaad): ``u = e`` if ``||e|| <= tau`` else ``delta * sign(e)`` (the l1 branch
+      uses the ``smooth`` surrogate).
+
+    In ``norm`` and ``token`` modes delta must be per head, and the threshold on ``||e||_2`` is
+    ``tau = delta * sqrt(D_v)`` (``scale: rms``: delta bounds the error's RMS, and at the switch
+    both branches of the token mode have the norm ``tau``) or ``tau = delta`` (``scale: l2``).
     """
 
     params: HuberParams
@@ -169,10 +182,11 @@ class Huber(AttentionalBias):
         _check_per_head(delta, mode)
         norm = e.norm(dim=-1)
         delta = delta.squeeze(-1)
+        tau = self._threshold(delta, e)
         if mode == "norm":
-            return torch.where(norm <= delta, 0.5 * norm * norm, delta * (norm - 0.5 * delta))
+            return torch.where(norm <= tau, 0.5 * norm * norm, tau * (norm - 0.5 * tau))
         l1 = _abs_loss(e, self.params).sum(-1)
-        return torch.where(norm <= delta, 0.5 * norm * norm, delta * l1)
+        return torch.where(norm <= tau, 0.5 * norm * norm, delta * l1)
 
     def error(self, pred: Tensor, target: Tensor, gates: Gates) -> Tensor:
         e, delta = pred - target, gates["delta"]
@@ -181,10 +195,25 @@ class Huber(AttentionalBias):
             return torch.maximum(torch.minimum(e, delta), -delta)
         _check_per_head(delta, mode)
         norm = e.norm(dim=-1, keepdim=True)
-        small = norm <= delta
+        tau = self._threshold(delta, e)
+        small = norm <= tau
         if mode == "norm":
-            return torch.where(small, e, delta * e / norm.clamp_min(torch.finfo(e.dtype).tiny))
+            return torch.where(small, e, tau * e / norm.clamp_min(torch.finfo(e.dtype).tiny))
         return torch.where(small, e, delta * _sign(e, self.params))
+
+    def diagnostics(self, pred: Tensor, target: Tensor, gates: Gates) -> dict[str, Tensor]:
+        """``l2_share``: the share of tokens on the l2 branch (of coordinates not clipped, in
+        coordinate mode); the rest take the l1 / normalised branch."""
+        e, delta = pred - target, gates["delta"]
+        if self.params.mode == "coordinate":
+            small = e.abs() <= delta
+        else:
+            small = e.norm(dim=-1) <= self._threshold(delta.squeeze(-1), e)
+        return {"l2_share": small.float().mean()}
+
+    def _threshold(self, delta: Tensor, e: Tensor) -> Tensor:
+        """``tau``: the bound on ``||e||_2`` that ``delta`` stands for."""
+        return delta * math.sqrt(e.shape[-1]) if self.params.scale == "rms" else delta
 
 
 def _check_per_head(delta: Tensor, mode: str) -> None:

@@ -14,7 +14,8 @@ from miras.space import BUILTIN, REGISTRIES, AttentionalBias
 MODES: dict[str, list[dict]] = {
     "l1": [{"smooth": s} for s in ("none", "tanh", "sqrt")] + [{"smooth": "tanh", "sharpness": 2.0}],
     "lp": [{"p": p, "smooth": s} for p in (1.0, 1.5, 2.0, 3.0) for s in ("none", "sqrt")],
-    "huber": [{"mode": m, "smooth": s} for m in ("coordinate", "norm", "token") for s in ("none", "tanh", "sqrt")],
+    "huber": [{"mode": m, "smooth": s} for m in ("coordinate", "norm", "token") for s in ("none", "tanh", "sqrt")]
+    + [{"mode": m, "scale": "l2"} for m in ("norm", "token")],
     "robust": [{"radius": r} for r in (0.0, 0.1, 2.0)],
 }
 D_V = 5

@@ -122,6 +122,8 @@ BIASES = {
     "huber-norm": {"name": "huber", "params": {"mode": "norm"}},
     "huber-token": {"name": "huber", "params": {"mode": "token"}},
     "huber-token-tanh": {"name": "huber", "params": {"mode": "token", "smooth": "tanh"}},
+    "huber-norm-l2": {"name": "huber", "params": {"mode": "norm", "scale": "l2"}},
+    "huber-token-l2": {"name": "huber", "params": {"mode": "token", "scale": "l2"}},
     "robust": {"name": "robust", "params": {"radius": 0.5}},
 }
 
@@ -158,7 +160,7 @@ def test_value_blocks(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     row-norm bias."""
     monkeypatch.setattr(linear, "VALUE_BLOCK", 16)
     spec, channel = SPLIT_CASES[case]
-    bias = linear._bias_setup(spec.resolve().bias)[0]
+    bias = linear._bias_setup(spec.resolve().bias, 40)[0]
     assert linear.value_block(bias, 40) == (64 if case == "huber-token" else 16)
     check(spec, make_leaves(spec, channel=channel, d_v=40))
 

@@ -30,6 +30,7 @@ module was imported.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -105,11 +106,12 @@ def _sign_slope(x, SMOOTH: tl.constexpr, sharp, eps):
 
 
 @triton.jit
-def _error(pred, v, delta, BIAS: tl.constexpr, SMOOTH: tl.constexpr, power, sharp, eps, radius):
+def _error(pred, v, delta, BIAS: tl.constexpr, SMOOTH: tl.constexpr, power, sharp, eps, radius, tscale):
     """Error signal ``u = dl/dpred`` ``[BT, BV]`` (docs/semantics.md, attentional biases).
 
-    ``delta`` ``[BT, BV]`` is the Huber threshold (constant along a row for ``norm``/``token``);
-    padded columns hold ``pred = v = 0`` and get ``u = 0``."""
+    ``delta`` ``[BT, BV]`` is the Huber threshold (constant along a row for ``norm``/``token``,
+    which compare ``||e||_2`` with ``delta * tscale``); padded columns hold ``pred = v = 0`` and
+    get ``u = 0``."""
     e = pred - v
     if BIAS == 0:
         u = -v
@@ -126,10 +128,11 @@ def _error(pred, v, delta, BIAS: tl.constexpr, SMOOTH: tl.constexpr, power, shar
         u = tl.maximum(tl.minimum(e, delta), -delta)
     elif BIAS == 5:
         norm = tl.sqrt(tl.sum(e * e, axis=1))[:, None]
-        u = tl.where(norm <= delta, e, delta * e / tl.maximum(norm, 1e-37))
+        tau = delta * tscale
+        u = tl.where(norm <= tau, e, tau * e / tl.maximum(norm, 1e-37))
     elif BIAS == 6:
         norm = tl.sqrt(tl.sum(e * e, axis=1))[:, None]
-        u = tl.where(norm <= delta, e, delta * _sign(e, SMOOTH, sharp, eps))
+        u = tl.where(norm <= delta * tscale, e, delta * _sign(e, SMOOTH, sharp, eps))
     else:
         norm = tl.sqrt(tl.sum(e * e, axis=1) + eps)[:, None]
         u = e + radius * e / norm
@@ -137,7 +140,7 @@ def _error(pred, v, delta, BIAS: tl.constexpr, SMOOTH: tl.constexpr, power, shar
 
 
 @triton.jit
-def _error_vjp(pred, v, delta, du, rest, BIAS: tl.constexpr, SMOOTH: tl.constexpr, power, sharp, eps, radius):
+def _error_vjp(pred, v, delta, du, rest, BIAS: tl.constexpr, SMOOTH: tl.constexpr, power, sharp, eps, radius, tscale):
     """Pull ``du`` ``[BT, BV]`` back through :func:`_error`: ``(dpred, dv, ddelta)``.
 
     ``rest`` ``[1, BV]`` marks the columns after the first: a per-head threshold's gradient goes
@@ -164,14 +167,15 @@ def _error_vjp(pred, v, delta, du, rest, BIAS: tl.constexpr, SMOOTH: tl.constexp
             ddelta = tl.where(inside, 0.0, du * _sign(e, 0, sharp, eps))
         elif BIAS == 5:
             norm = tl.sqrt(tl.sum(e * e, axis=1))[:, None]
-            inside = norm <= delta
+            tau = delta * tscale
+            inside = norm <= tau
             safe = tl.maximum(norm, 1e-37)
             along = tl.sum(e * du, axis=1)[:, None] / safe
-            de = tl.where(inside, du, delta / safe * (du - e * along / safe))
-            ddelta = tl.where(inside | rest, 0.0, along)
+            de = tl.where(inside, du, tau / safe * (du - e * along / safe))
+            ddelta = tl.where(inside | rest, 0.0, along * tscale)
         elif BIAS == 6:
             norm = tl.sqrt(tl.sum(e * e, axis=1))[:, None]
-            inside = norm <= delta
+            inside = norm <= delta * tscale
             de = tl.where(inside, du, delta * _sign_slope(e, SMOOTH, sharp, eps) * du)
             along = tl.sum(_sign(e, SMOOTH, sharp, eps) * du, axis=1)[:, None]
             ddelta = tl.where(inside | rest, 0.0, along)
@@ -239,7 +243,7 @@ def _scores(q, k, k_ptr, mix, rows, ck, n, CHUNK, DK: tl.constexpr, G: tl.conste
 def _forward_kernel(
     q_ptr, k_ptr, v_ptr, lr_ptr, delta_ptr, gamma_ptr, mix_ptr, carry_ptr, mom_decay_ptr, mom_mix_ptr,
     x0_ptr, y0_ptr, o_ptr, xs_ptr, ys_ptr, x_end_ptr, y_end_ptr,
-    T, NT, CHUNK, power, sharp, eps, radius,
+    T, NT, CHUNK, power, sharp, eps, radius, tscale,
     DK: tl.constexpr, DV: tl.constexpr, G: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
     BIAS: tl.constexpr, SMOOTH: tl.constexpr, DECAYED: tl.constexpr, MOMENTUM: tl.constexpr,
 ):  # fmt: skip
@@ -268,7 +272,7 @@ def _forward_kernel(
             pred = _dot(k * gamma if DECAYED else k, x)
         delta = load_tile(delta_ptr + tok_v, rows, cv, n, DV, DV)
         lr = load_tile(lr_ptr + tok_v, rows, cv, n, DV, DV)
-        e = lr * _error(pred, v, delta, BIAS, SMOOTH, power, sharp, eps, radius)
+        e = lr * _error(pred, v, delta, BIAS, SMOOTH, power, sharp, eps, radius, tscale)
         s = _scores(q, k, k_ptr + tok_k, mix_ptr + mat, rows, ck, n, CHUNK, DK, G, BT)
         o = _dot(q * gamma, x) - _dot(s, e)
         gamma_last = _row(gamma_ptr + vec + last * DK, ck, DK)
@@ -294,7 +298,7 @@ def _backward_kernel(
     xs_ptr, ys_ptr, do_ptr, dx_end_ptr, dy_end_ptr,
     dq_ptr, dk_ptr, dv_ptr, dlr_ptr, ddelta_ptr, dgamma_ptr, dmix_ptr, dcarry_ptr, dmom_decay_ptr, dmom_mix_ptr,
     dx0_ptr, dy0_ptr,
-    T, NT, CHUNK, power, sharp, eps, radius,
+    T, NT, CHUNK, power, sharp, eps, radius, tscale,
     DK: tl.constexpr, DV: tl.constexpr, G: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
     BIAS: tl.constexpr, SMOOTH: tl.constexpr, DECAYED: tl.constexpr, MOMENTUM: tl.constexpr,
 ):  # fmt: skip
@@ -341,7 +345,7 @@ def _backward_kernel(
         pred = tl.zeros([BT, BV], tl.float32)
         if BIAS != 0:
             pred = _dot(ks, x)
-        u = _error(pred, v, delta, BIAS, SMOOTH, power, sharp, eps, radius)
+        u = _error(pred, v, delta, BIAS, SMOOTH, power, sharp, eps, radius, tscale)
         e = lr * u
         s = _scores(q, k, k_ptr + tok_k, mix_ptr + mat, rows, ck, n, CHUNK, DK, G, BT)
         mix_last = _last_mix(mix_ptr + mat, last, rows, ck, n, CHUNK, DK, G, BK)
@@ -353,7 +357,7 @@ def _backward_kernel(
             mom_mix_last = _last_mix(mom_mix_ptr + mat, last, rows, ck, n, CHUNK, DK, G, BK)
             de -= _dot(k * mom_mix_last, dy_next)
         store_tile(dlr_ptr + tok_v, u * de, rows, cv, n, DV, DV)
-        dpred, dv, ddelta = _error_vjp(pred, v, delta, lr * de, rest, BIAS, SMOOTH, power, sharp, eps, radius)
+        dpred, dv, ddelta = _error_vjp(pred, v, delta, lr * de, rest, BIAS, SMOOTH, power, sharp, eps, radius, tscale)
         store_tile(dv_ptr + tok_v, dv, rows, cv, n, DV, DV)
         if BIAS >= 4 and BIAS <= 6:
             store_tile(ddelta_ptr + tok_v, ddelta, rows, cv, n, DV, DV)
@@ -438,6 +442,8 @@ class Setup:
     sharp: float
     eps: float
     radius: float
+    tscale: float
+    """Huber norm/token modes: ``||e||_2`` is compared with ``delta * tscale``."""
     decayed: bool
     """``grad_at: decayed``: predictions at ``Gamma_i * W_s``."""
 
@@ -458,7 +464,7 @@ def _launch_options(setup: Setup, q: Tensor, v: Tensor, mix: Tensor, momentum: b
     tile = block(chunk) * block(d_k) * (2 if momentum else 1)
     return {
         "T": length, "NT": chunks, "CHUNK": chunk,
-        "power": setup.power, "sharp": setup.sharp, "eps": setup.eps, "radius": setup.radius,
+        "power": setup.power, "sharp": setup.sharp, "eps": setup.eps, "radius": setup.radius, "tscale": setup.tscale,
         "DK": d_k, "DV": d_v, "G": mix.shape[-1],
         "BT": block(chunk), "BK": block(d_k), "BV": value_block(setup.bias, d_v),
         "BIAS": setup.bias, "SMOOTH": setup.smooth, "DECAYED": setup.decayed, "MOMENTUM": momentum,
@@ -574,24 +580,26 @@ class LinearScan(torch.autograd.Function):
 # ----------------------------------------------------------------------------- public API
 
 
-def _bias_setup(bias: AttentionalBias) -> tuple[int, int, float, float, float, float] | None:
-    """``(BIAS, SMOOTH, power, sharpness, eps, radius)`` of a built-in bias, ``None`` for any other."""
+def _bias_setup(bias: AttentionalBias, d_v: int) -> tuple[int, int, float, float, float, float, float] | None:
+    """``(BIAS, SMOOTH, power, sharpness, eps, radius, tscale)`` of a built-in bias at value width
+    ``d_v``, ``None`` for any other."""
     kind = type(bias)
     if kind is DotProduct:
-        return DOT, 0, 0.0, 0.0, 0.0, 0.0
+        return DOT, 0, 0.0, 0.0, 0.0, 0.0, 1.0
     if kind is L2:
-        return SQUARED, 0, 0.0, 0.0, 0.0, 0.0
+        return SQUARED, 0, 0.0, 0.0, 0.0, 0.0, 1.0
     if kind is L1:
         p = bias.params
-        return ABSOLUTE, SMOOTHING[p.smooth], 0.0, p.sharpness, p.eps, 0.0
+        return ABSOLUTE, SMOOTHING[p.smooth], 0.0, p.sharpness, p.eps, 0.0, 1.0
     if kind is Lp:
         p = bias.params
-        return POWER, SMOOTHING[p.smooth], p.p, 0.0, p.eps, 0.0
+        return POWER, SMOOTHING[p.smooth], p.p, 0.0, p.eps, 0.0, 1.0
     if kind is Huber:
         p = bias.params
-        return HUBER_MODES[p.mode], SMOOTHING[p.smooth], 0.0, p.sharpness, p.eps, 0.0
+        tscale = math.sqrt(d_v) if p.scale == "rms" else 1.0
+        return HUBER_MODES[p.mode], SMOOTHING[p.smooth], 0.0, p.sharpness, p.eps, 0.0, tscale
     if kind is Robust:
-        return ROBUST, 0, 0.0, 0.0, bias.params.eps, bias.params.radius
+        return ROBUST, 0, 0.0, 0.0, bias.params.eps, bias.params.radius, 1.0
     return None
 
 
@@ -610,7 +618,7 @@ def linear_unsupported(problem: Problem, how: Plan) -> str | None:
         (how.steps != 1, f"{how.steps} GD steps per token are taken one after the other"),
         (alg.read != "after_write", "tokens read before their write"),
         (alg.lag_token, "lag-token mini-batches are not supported"),
-        (_bias_setup(c.bias) is None, f"bias {type(c.bias).__name__} is not a built-in the kernel implements"),
+        (_bias_setup(c.bias, d_v) is None, f"bias {type(c.bias).__name__} is not a built-in the kernel implements"),
         (
             type(c.bias) is Huber and c.bias.params.mode != "coordinate" and delta is not None and delta.shape[-1] > 1,
             "huber norm/token modes need a per-head delta gate",
@@ -661,7 +669,7 @@ def linear_scan(
     if reason is not None:
         raise ValueError(f"the Triton linear-memory kernel does not apply: {reason}")
     c = p.components
-    setup = Setup(*_bias_setup(c.bias), decayed=c.algorithm.params.grad_at == "decayed")
+    setup = Setup(*_bias_setup(c.bias, p.v.shape[3]), decayed=c.algorithm.params.grad_at == "decayed")
     acc, mom = initial(p, initial_state)
     coef = coefficients(p, how.bounds)
     d_k = p.k.shape[3]
