@@ -49,6 +49,11 @@ class Memory:
         """Number of scalars in one head's memory state (the weights)."""
         return sum(o * i for o, i in self.shapes(d_k, d_v).values())
 
+    @property
+    def normalized_output(self) -> bool:
+        """Whether the output is normalised (RMS about 1 per channel whatever the weights)."""
+        return False
+
 
 @register_memory("linear", description="matrix-valued memory M(x) = W x", shorthand="lin")
 class LinearMemory(Memory):
@@ -98,6 +103,10 @@ class MLPMemory(Memory):
         if self.params.layernorm:
             h = F.layer_norm(h, h.shape[-1:], eps=self.params.ln_eps)
         return x + h if self.params.residual else h
+
+    @property
+    def normalized_output(self) -> bool:
+        return self.params.layernorm
 
 
 __all__ = ["Linear", "LinearMemory", "MLPMemory", "Memory"]

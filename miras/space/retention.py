@@ -25,6 +25,11 @@ class Retention:
 
     uses_decay: ClassVar[bool] = True
     identity: ClassVar[bool] = False
+    lr_range: ClassVar[float] = 1.0
+    """The memory learning rate ``eta`` a model's lr gate can take: ``(0, lr_range)``."""
+    free_weights: ClassVar[bool] = True
+    """Whether the weights can take any sign and scale (so a fan-in initialised MLP memory, built for
+    unit-RMS inputs, is what the memory is); False for maps onto a simplex or a box."""
 
     def __init__(self, params: Params) -> None:
         self.params = params
@@ -32,6 +37,13 @@ class Retention:
     def project(self, accumulator: Tensor) -> Tensor:
         """Mirror map ``psi``: one weight's accumulator ``[B, H, out, in]`` -> its weights."""
         return accumulator
+
+    def initial_accumulator(self, weights: Tensor) -> Tensor:
+        """The accumulator a deep memory starts from, given weights ``[..., out, in]`` drawn from the
+        usual ``N(0, 1/in)``: where the mirror map can reach them, the accumulator whose weights they
+        are (``psi(A) = weights``), so the memory starts at that scale whatever the retention
+        (docs/semantics.md, "Scales and starting values")."""
+        return weights
 
 
 @register_retention("none", description="no retention: the memory keeps everything", shorthand="none")
@@ -65,6 +77,12 @@ class ElasticNetParams(Params):
 class ElasticNet(Retention):
     params: ElasticNetParams
 
+    def initial_accumulator(self, weights: Tensor) -> Tensor:
+        """``W + gamma sign(W)`` (exact for the hard threshold; the surrogate to first order in
+        ``gamma``, which shifts ``|z| >> gamma`` by ``2 gamma / pi``)."""
+        shift = self.params.threshold * (2 / torch.pi if self.params.smooth else 1.0)
+        return weights + shift * torch.sign(weights)
+
     def project(self, accumulator: Tensor) -> Tensor:
         gamma = self.params.threshold
         if self.params.smooth:
@@ -95,14 +113,29 @@ class Lq(Retention):
 
     params: LqParams
 
+    def _norm(self, x: Tensor, q: float) -> Tensor:
+        """``||x||_q`` of each matrix, floored at ``eps`` (``[..., 1, 1]``)."""
+        # floor before the root: d(s^(1/q))/ds is infinite at s = 0 (NaN gradients for A = 0)
+        return x.abs().pow(q).sum((-2, -1), keepdim=True).clamp_min(self.params.eps**q).pow(1 / q)
+
     def project(self, accumulator: Tensor) -> Tensor:
         q = self.params.q
-        # floor before the root: d(s^(1/q))/ds is infinite at s = 0 (NaN gradients for A = 0)
-        norm = accumulator.abs().pow(q).sum((-2, -1), keepdim=True).clamp_min(self.params.eps**q).pow(1 / q)
-        scale = norm.pow(q - 2)
+        scale = self._norm(accumulator, q).pow(q - 2)
         if self.params.link == "pnorm":
             return torch.sign(accumulator) * accumulator.abs().pow(q - 1) / scale
         return accumulator / scale
+
+    def initial_accumulator(self, weights: Tensor) -> Tensor:
+        """printed: ``psi`` is homogeneous of degree ``3 - q``, so ``A = ||W||_q^((q-2)/(3-q)) W``
+        (for ``q = 3`` every ``psi(A)`` has unit norm: ``A = W`` reaches ``W / ||W||_3``);
+        pnorm: the link of the dual exponent ``p = q / (q - 1)``, its inverse."""
+        q = self.params.q
+        if self.params.link == "pnorm":
+            p = q / (q - 1)
+            return torch.sign(weights) * weights.abs().pow(p - 1) / self._norm(weights, p).pow(p - 2)
+        if q == 3:
+            return weights
+        return weights * self._norm(weights, q).pow((q - 2) / (3 - q))
 
 
 class KLParams(Params):
@@ -111,6 +144,12 @@ class KLParams(Params):
         description="softmax slice: over each row's inputs, each column's outputs, or the whole matrix",
     )
     scale: float = Field(1.0, gt=0, description="c: the simplex sum (per slice)")
+    init_spread: float = Field(
+        4.0,
+        gt=0,
+        description="std of a deep memory's initial log-weights: peaked rows (near-uniform ones make the "
+        "MLP's output nearly constant and its LayerNorm eps-dominated)",
+    )
 
 
 @register_retention(
@@ -120,9 +159,20 @@ class KLParams(Params):
     shorthand="kl",
 )
 class KL(Retention):
-    """``W_t = c softmax(alpha_t log W_{t-1} - eta_t g_t)`` equals ``c softmax(A_t)`` (shift-invariance)."""
+    """``W_t = c softmax(alpha_t log W_{t-1} - eta_t g_t)`` equals ``c softmax(A_t)`` (shift-invariance).
+
+    A step moves log-weights, so it changes weights relatively; ``eta`` lies in ``(0, 0.1)``
+    (:attr:`lr_range`): at the identity retentions' ``(0, 1)`` the outer gradient explodes.
+    """
 
     params: KLParams
+    lr_range = 0.1
+    free_weights = False
+
+    def initial_accumulator(self, weights: Tensor) -> Tensor:
+        """Log-weights of std ``init_spread``: ``weights * sqrt(in) * init_spread`` (softmax weights
+        are positive, so no accumulator maps to ``N(0, 1/in)`` weights)."""
+        return weights * weights.shape[-1] ** 0.5 * self.params.init_spread
 
     def project(self, accumulator: Tensor) -> Tensor:
         axis = self.params.axis
@@ -139,6 +189,7 @@ class KL(Retention):
 )
 class BregmanSigmoid(Retention):
     params: NoParams
+    free_weights = False
 
     def project(self, accumulator: Tensor) -> Tensor:
         return torch.sigmoid(accumulator)
