@@ -183,6 +183,18 @@ class ModelConfig(Section):
         description="scan implementation of every Miras mixer (docs/ops.md); auto: delta where it applies, "
         "the Triton kernels on CUDA where they apply, else chunked; compiled: chunked under torch.compile",
     )
+    qk_norm: Literal["auto", "l2", "rms"] = Field(
+        "auto",
+        description="q and k: l2 (unit norm, the paper's wording) or rms (unit RMS, norm sqrt(head_dim)); "
+        "auto: rms for memories with a normalised output (the LayerNorm MLP) whose weights are free "
+        "(not kl, bregman_sigmoid), else l2 (docs/semantics.md)",
+    )
+    value_norm: Literal["auto", "none", "rms"] = Field(
+        "auto",
+        description="values before the memory learns them: rms (RMSNorm per head, the scale of a normalised "
+        "memory output) or none; auto: rms for memories with a normalised output, else none",
+    )
+    mlp: bool = Field(True, description="a SwiGLU MLP after the mixer in every block; false: mixers only (zoology)")
 
     @field_validator("n_heads")
     @classmethod

@@ -7,10 +7,14 @@ projection starts at zero:
 
 | gate | activation | starts at |
 |---|---|---|
-| lr (eta)        | ``sigmoid`` (in (0, 1))                      | 0.5 (linear memory), 0.1 (deep memory) |
+| lr (eta)        | ``r * sigmoid`` (in (0, r); r: the retention's ``lr_range``) | 0.5 r (linear), 0.1 r (deep memory) |
 | decay (alpha)   | ``exp(logsigmoid(z) / 16)`` (GLA's normaliser) | 0.99 |
 | momentum (mu)   | ``sigmoid``                                  | 0.9 |
-| delta (Huber)   | ``softplus``                                 | 1.0 |
+| delta (Huber)   | ``softplus``                                 | sqrt(3) |
+
+The Huber threshold compares with the error's RMS (``huber.scale: rms``); an untrained memory's
+prediction ``x + LN(.)`` has RMS sqrt(2) against independent unit-RMS values, so its error RMS is
+about sqrt(3): starting there puts about half the tokens on each branch.
 """
 
 from __future__ import annotations
@@ -52,19 +56,28 @@ class Gate(nn.Module):
 
     ``kind``: ``data`` (data-dependent per head), ``channel`` (data-dependent per channel),
     ``constant`` (a learned value per head), ``one`` (fixed to 1; learning rate only).
+    ``scale``: the gate is ``scale`` times its activation (the lr gate's range ``(0, scale)``).
     """
 
     def __init__(
-        self, name: str, kind: GateKind, d_model: int, n_heads: int, width: int, rank: int, start: float
+        self,
+        name: str,
+        kind: GateKind,
+        d_model: int,
+        n_heads: int,
+        width: int,
+        rank: int,
+        start: float,
+        scale: float = 1.0,
     ) -> None:
         super().__init__()
-        self.name, self.kind, self.n_heads = name, kind, n_heads
+        self.name, self.kind, self.n_heads, self.scale = name, kind, n_heads, scale
         self.width = width if kind == "channel" else 1
         if kind == "one":
             if name != "lr":
                 raise ValueError(f"only the lr gate can be fixed to one, not {name!r}")
             return
-        bias = torch.full((n_heads * self.width,), _inverse(name, start))
+        bias = torch.full((n_heads * self.width,), _inverse(name, start / scale))
         if kind == "constant":
             self.bias = nn.Parameter(bias)
             return
@@ -79,5 +92,5 @@ class Gate(nn.Module):
         if self.kind == "one":
             return x.new_ones(batch, length, self.n_heads)
         z = self.bias.expand(batch, length, -1) if self.kind == "constant" else self.up(self.down(x))
-        value = activate(self.name, z)
+        value = self.scale * activate(self.name, z)
         return value if self.kind != "channel" else value.view(batch, length, self.n_heads, self.width)

@@ -47,9 +47,13 @@ class CausalConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor) -> Tensor:
-        padded = F.pad(x.transpose(1, 2), (self.kernel - 1, 0))
-        y = F.conv1d(padded, self.weight.unsqueeze(1), self.bias, groups=x.shape[-1])
-        return F.silu(y.transpose(1, 2))
+        # a sum of shifted products: on CPU its backward is several times faster than conv1d's (groups = C)
+        length = x.shape[1]
+        padded = F.pad(x, (0, 0, self.kernel - 1, 0))
+        y = self.bias + padded[:, :length] * self.weight[:, 0]
+        for j in range(1, self.kernel):
+            y = y + padded[:, j : j + length] * self.weight[:, j]
+        return F.silu(y)
 
     def empty_cache(self, batch: int, like: Tensor) -> Tensor:
         return like.new_zeros(batch, self.kernel - 1, self.weight.shape[0])

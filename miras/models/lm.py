@@ -1,7 +1,8 @@
 """Llama-style causal language models: Miras, attention baselines and hybrids.
 
-Every block is pre-RMSNorm: ``x + mixer(norm(x))`` then ``x + SwiGLU(norm(x))``; embeddings are
-tied to the output head. A hybrid alternates Miras and sliding-window-attention blocks
+Every block is pre-RMSNorm: ``x + mixer(norm(x))`` then ``x + SwiGLU(norm(x))`` (or, with
+``model.mlp: false``, the mixer alone, as zoology's MQAR models); embeddings are tied to the
+output head. A hybrid alternates Miras and sliding-window-attention blocks
 (Samba-style: each Miras layer is followed by SWA).
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..config.schema import ModelConfig
 from ..space import BASELINES, PRESETS, MirasSpec
 from ..space.presets import DEFAULT_SWA_WINDOW
 from .attention import Attention
@@ -62,49 +64,56 @@ def architecture(name_or_spec: str | MirasSpec, window: int | None = None) -> Ar
 
 
 class Block(nn.Module):
-    """Pre-norm residual block: ``x + mixer(norm(x))``, then ``x + mlp(norm(x))``."""
+    """Pre-norm residual block: ``x + mixer(norm(x))``, then ``x + mlp(norm(x))`` unless ``mlp`` is off."""
 
-    def __init__(self, d_model: int, mixer: nn.Module) -> None:
+    def __init__(self, d_model: int, mixer: nn.Module, mlp: bool = True) -> None:
         super().__init__()
         self.mixer_norm, self.mixer = RMSNorm(d_model), mixer
-        self.mlp_norm, self.mlp = RMSNorm(d_model), SwiGLU(d_model)
+        self.mlp_norm, self.mlp = (RMSNorm(d_model), SwiGLU(d_model)) if mlp else (None, None)
+
+    def _mlp(self, x: Tensor) -> Tensor:
+        return x if self.mlp is None else x + self.mlp(self.mlp_norm(x))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x + self.mixer(self.mixer_norm(x))
-        return x + self.mlp(self.mlp_norm(x))
+        return self._mlp(x + self.mixer(self.mixer_norm(x)))
 
     def step(self, x: Tensor, cache: object) -> tuple[Tensor, object]:
         y, cache = self.mixer.step(self.mixer_norm(x), cache)
-        x = x + y
-        return x + self.mlp(self.mlp_norm(x)), cache
+        return self._mlp(x + y), cache
 
 
 class LanguageModel(nn.Module):
-    """Causal LM: ``ids`` ``[B, T]`` -> logits ``[B, T, vocab]``; ``step`` decodes one token."""
+    """Causal LM: ``ids`` ``[B, T]`` -> logits ``[B, T, vocab]``; ``step`` decodes one token.
 
-    def __init__(
-        self,
-        arch: Architecture,
-        vocab_size: int,
-        d_model: int,
-        n_layers: int,
-        n_heads: int,
-        gate_rank: int = 32,
-        conv_size: int = 4,
-        impl: str = "auto",
-    ) -> None:
+    ``config``: the size and options of :class:`miras.config.schema.ModelConfig` at one width.
+    """
+
+    def __init__(self, arch: Architecture, vocab_size: int, config: ModelConfig) -> None:
         super().__init__()
+        if not isinstance(config.d_model, int):
+            raise ValueError(f"a model has one width; got the ladder d_model={config.d_model} (use config.at(width))")
+        d_model, n_heads = config.d_model, config.n_heads
         self.arch, self.vocab_size = arch, vocab_size
         self.embed = nn.Embedding(vocab_size, d_model)
         nn.init.normal_(self.embed.weight, std=0.02)
         blocks = []
-        for kind in arch.layer_kinds(n_layers):
+        for kind in arch.layer_kinds(config.n_layers):
             if kind == "miras":
                 assert arch.spec is not None
-                mixer: nn.Module = MirasMixer(d_model, n_heads, arch.spec, arch.gate_kinds, gate_rank, conv_size, impl)
+                mixer: nn.Module = MirasMixer(
+                    d_model,
+                    n_heads,
+                    arch.spec,
+                    arch.gate_kinds,
+                    gate_rank=config.gate_rank,
+                    conv_size=config.conv_size,
+                    impl=config.impl,
+                    value_norm=config.value_norm,
+                    qk_norm=config.qk_norm,
+                )
             else:
                 mixer = Attention(d_model, n_heads, arch.window)
-            blocks.append(Block(d_model, mixer))
+            blocks.append(Block(d_model, mixer, config.mlp))
         self.blocks = nn.ModuleList(blocks)
         self.norm = RMSNorm(d_model)
 
@@ -113,6 +122,26 @@ class LanguageModel(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.norm(x) @ self.embed.weight.t()
+
+    @torch.no_grad()
+    def health(self, ids: Tensor) -> dict[str, float]:
+        """Diagnostics of every Miras layer on ``ids`` ``[B, T]`` (:meth:`MirasMixer.health`),
+        keyed ``layer<i>/<name>``; empty for attention-only models."""
+        inputs: dict[int, Tensor] = {}
+        hooks = [
+            block.mixer.register_forward_pre_hook(lambda _, args, i=i: inputs.__setitem__(i, args[0]))
+            for i, block in enumerate(self.blocks)
+            if isinstance(block.mixer, MirasMixer)
+        ]
+        try:
+            self(ids)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        out = {}
+        for i, x in inputs.items():
+            out |= {f"layer{i}/{name}": value for name, value in self.blocks[i].mixer.health(x).items()}
+        return out
 
     def empty_cache(self, batch: int) -> list[object]:
         like = self.embed.weight

@@ -1,30 +1,46 @@
 """The Miras mixer: the paper's block around one associative memory (spec §8).
 
 q, k, v projections, each followed by a causal depthwise convolution (kernel 4) and SiLU;
-l2-normalised q and k; data-dependent gates from low-rank projections; a multi-head memory
-computed by :func:`miras.ops.miras_scan`; per-head output RMSNorm, a SiLU-gated linear output.
+l2-normalised q and k (to unit norm, or to unit RMS: ``qk_norm``); values RMS-normalised per head
+(``value_norm``); data-dependent gates from low-rank projections; a multi-head memory computed by
+:func:`miras.ops.miras_scan`; per-head output RMSNorm, a SiLU-gated linear output.
+
+Scales (docs/semantics.md, "Scales"): a memory with a normalised output (the residual LayerNorm
+MLP) is built for inputs and targets of unit RMS, a linear memory for unit-norm keys; ``auto``
+gives each memory its own.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..ops import miras_scan
+from ..ops.probe import observe_errors
 from ..ops.reference import StepState, reference_step, start_state
 from ..space import Components, MirasSpec
 from .gates import Gate, GateKind
 from .layers import CausalConv, RMSNorm
 
 DEFAULT_GATE_KINDS: dict[str, GateKind] = {"lr": "data", "decay": "data", "momentum": "data", "delta": "data"}
+ValueNorm = Literal["auto", "none", "rms"]
+"""How values are scaled before the memory learns them: ``rms`` (RMSNorm per head, so values
+have the scale of a normalised memory output), ``none`` (the projection's own scale), ``auto``
+(``rms`` exactly when the memory's output is normalised: the residual LayerNorm MLP)."""
+QKNorm = Literal["auto", "l2", "rms"]
+"""How q and k are normalised: ``l2`` (unit l2 norm, the paper's wording), ``rms`` (unit RMS, i.e.
+norm sqrt(D): the scale a fan-in initialised MLP expects), ``auto`` (``rms`` exactly when the
+memory's output is normalised and its weights are free, :attr:`Retention.free_weights`)."""
 
 
 def gate_start(name: str, deep: bool) -> float:
-    """Initial value of a gate (see :mod:`miras.models.gates`)."""
-    return {"lr": 0.1 if deep else 0.5, "decay": 0.99, "momentum": 0.9, "delta": 1.0}[name]
+    """Initial value of a gate, the lr gate's as a fraction of its range (see :mod:`miras.models.gates`)."""
+    return {"lr": 0.1 if deep else 0.5, "decay": 0.99, "momentum": 0.9, "delta": math.sqrt(3)}[name]
 
 
 @dataclass
@@ -33,6 +49,12 @@ class MixerCache:
 
     convs: tuple[Tensor, Tensor, Tensor]
     memory: StepState
+
+
+def _rms(x: Tensor) -> Tensor:
+    """Root mean square over the last dimension, averaged over the finite rest."""
+    rms = x.float().pow(2).mean(-1).sqrt()
+    return rms[torch.isfinite(rms)].mean()
 
 
 class MirasMixer(nn.Module):
@@ -47,6 +69,8 @@ class MirasMixer(nn.Module):
         gate_rank: int = 32,
         conv_size: int = 4,
         impl: str = "auto",
+        value_norm: ValueNorm = "auto",
+        qk_norm: QKNorm = "auto",
     ) -> None:
         super().__init__()
         if d_model % n_heads:
@@ -56,35 +80,57 @@ class MirasMixer(nn.Module):
         self.n_heads, self.head_dim = n_heads, d_model // n_heads
         self.proj = nn.ModuleDict({n: nn.Linear(d_model, d_model, bias=False) for n in "qkv"})
         self.conv = nn.ModuleDict({n: CausalConv(d_model, conv_size) for n in "qkv"})
+        normalized = self.components.memory.normalized_output
+        if value_norm == "auto":
+            value_norm = "rms" if normalized else "none"
+        self.value_norm = RMSNorm(self.head_dim) if value_norm == "rms" else None
+        if qk_norm == "auto":
+            qk_norm = "rms" if normalized and self.components.retention.free_weights else "l2"
+        self.qk_scale = self.head_dim**0.5 if qk_norm == "rms" else 1.0
         shapes = self.components.memory.shapes(self.head_dim, self.head_dim)
         deep = len(shapes) > 1
         kinds = DEFAULT_GATE_KINDS | (gate_kinds or {})
+        ranges = {"lr": self.components.retention.lr_range}
         self.gates = nn.ModuleDict(
             {
                 name: Gate(
-                    name, kinds[name], d_model, n_heads, self.head_dim, min(gate_rank, d_model), gate_start(name, deep)
+                    name,
+                    kinds[name],
+                    d_model,
+                    n_heads,
+                    self.head_dim,
+                    min(gate_rank, d_model),
+                    gate_start(name, deep) * ranges.get(name, 1.0),
+                    ranges.get(name, 1.0),
                 )
                 for name in self.components.required_gates()
             }
         )
         self.initial = nn.ParameterDict(
-            {name: nn.Parameter(self._init_weight(n_heads, rows, cols, deep)) for name, (rows, cols) in shapes.items()}
+            {name: nn.Parameter(self._init_state(n_heads, rows, cols, deep)) for name, (rows, cols) in shapes.items()}
         )
         self.out_norm = RMSNorm(self.head_dim)
         self.out_gate = nn.Linear(d_model, d_model, bias=False)
         self.out_proj = nn.Linear(d_model, d_model, bias=False)
 
-    @staticmethod
-    def _init_weight(heads: int, rows: int, cols: int, deep: bool) -> Tensor:
-        """Learned initial memory: zeros for a linear memory; a deep memory needs nonzero
-        weights (zero is a fixed point of its updates)."""
-        return torch.randn(heads, rows, cols) / cols**0.5 if deep else torch.zeros(heads, rows, cols)
+    def _init_state(self, heads: int, rows: int, cols: int, deep: bool) -> Tensor:
+        """Learned initial accumulator ``[H, rows, cols]``: zeros for a linear memory; for a deep
+        memory (zero is a fixed point of its updates) the accumulator whose weights, through the
+        retention's mirror map, are ``N(0, 1/cols)``."""
+        if not deep:
+            return torch.zeros(heads, rows, cols)
+        return self.components.retention.initial_accumulator(torch.randn(heads, rows, cols) / cols**0.5)
 
     def _qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``x`` ``[B, T, d_model]`` -> ``q``, ``k``, ``v`` ``[B, T, H, D]``."""
         batch, length, _ = x.shape
         heads = [self.conv[n](self.proj[n](x)).view(batch, length, self.n_heads, self.head_dim) for n in "qkv"]
-        q, k, v = heads
-        return F.normalize(q, dim=-1), F.normalize(k, dim=-1), v
+        return self._normalize(*heads)
+
+    def _normalize(self, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``qk_norm`` on ``q`` and ``k``, ``value_norm`` on ``v`` (heads ``[..., D]``)."""
+        q, k = (self.qk_scale * F.normalize(h, dim=-1) for h in (q, k))
+        return q, k, v if self.value_norm is None else self.value_norm(v)
 
     def _initial_state(self, batch: int) -> dict[str, Tensor]:
         return {name: w.expand(batch, *w.shape) for name, w in self.initial.items()}
@@ -100,6 +146,39 @@ class MirasMixer(nn.Module):
         initial = {n: w.to(q.dtype) for n, w in self._initial_state(x.shape[0]).items()}
         o, _ = miras_scan(q, k, v, self.components, gates, initial_state=initial, impl=self.impl)
         return self._output(o.to(x.dtype), x)
+
+    @torch.no_grad()
+    def health(self, x: Tensor) -> dict[str, float]:
+        """Diagnostics of this layer on ``x`` ``[B, T, d_model]`` (docs/health.md).
+
+        ``value_rms`` and ``output_rms`` (the memory's read), ``error_rms`` (``M(W*; k) - v`` at
+        the weights each token is differentiated at), ``nonfinite`` (outputs that are not finite),
+        ``gate/<name>/{mean,p05,p95}`` (gates fixed to 1 left out), and the bias's own diagnostics
+        (Huber: ``l2_share``), each averaged over the mini-batches. The scan runs ``chunked``,
+        which reports its errors.
+        """
+        q, k, v = self._qkv(x)
+        gates = {name: gate(x).to(q.dtype) for name, gate in self.gates.items()}
+        initial = {n: w.to(q.dtype) for n, w in self._initial_state(x.shape[0]).items()}
+        seen: list[dict[str, Tensor]] = []
+        bias = self.components.bias
+
+        def watch(pred: Tensor, target: Tensor, chunk_gates: dict[str, Tensor]) -> None:
+            found = {"error_rms": _rms(pred - target)} | bias.diagnostics(pred, target, chunk_gates)
+            seen.append(found)
+
+        with observe_errors(watch):
+            o, _ = miras_scan(q, k, v, self.components, gates, initial_state=initial, impl="chunked")
+        stats = {"value_rms": _rms(v), "output_rms": _rms(o), "nonfinite": (~torch.isfinite(o)).sum().float()}
+        for name in seen[0] if seen else ():
+            stats[name] = torch.stack([entry[name] for entry in seen]).mean()
+        for name, gate in gates.items():
+            if self.gates[name].kind == "one":
+                continue  # fixed to 1 by construction
+            values = gate.flatten().float()
+            low, high = torch.quantile(values[: 2**24], values.new_tensor([0.05, 0.95]))
+            stats |= {f"gate/{name}/mean": values.mean(), f"gate/{name}/p05": low, f"gate/{name}/p95": high}
+        return {name: float(value) for name, value in stats.items()}
 
     def empty_cache(self, batch: int, like: Tensor) -> MixerCache:
         convs = tuple(self.conv[n].empty_cache(batch, like) for n in "qkv")
@@ -117,7 +196,7 @@ class MirasMixer(nn.Module):
             h, conv_cache = self.conv[name].step(self.proj[name](x), conv_cache)
             heads.append(h.view(batch, self.n_heads, 1, self.head_dim))
             convs.append(conv_cache)
-        q, k, v = F.normalize(heads[0], dim=-1), F.normalize(heads[1], dim=-1), heads[2]
+        q, k, v = self._normalize(*heads)
         gates = {}
         for name, gate in self.gates.items():
             g = gate(x.unsqueeze(1))[:, 0]  # [B, H] or [B, H, D]

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from ..space import Components, MirasSpec
 from ..space.memories import Linear, LinearMemory
+from . import probe
 from .common import (
     Problem,
     State,
@@ -207,6 +208,7 @@ def gradient_factors(
     batch, heads, n = k.shape[:3]
     zeros = {name: k.new_zeros(batch, heads, n, w.shape[-2]) for name, w in weights.items()}
     pred, pullback, inputs = torch.func.vjp(run, zeros, has_aux=True)
+    probe.report(pred, v, gates)
     (lefts,) = pullback(fold * gates["lr"] * c.bias.error(pred, v, gates))
     if graph:
         return {name: (lefts[name], inputs[name]) for name in weights}

@@ -40,6 +40,7 @@ class TrialResult(TrainResult):
     """A :class:`TrainResult` plus what was trained."""
 
     architecture: str = ""
+    vocab_size: int = 0
     params: int = 0
     state_size: int = 0
     flops_per_token: int = 0
@@ -55,9 +56,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_model(config: TrialConfig, vocab_size: int) -> LanguageModel:
-    m = config.model
-    arch = architecture(config.architecture, window=m.swa_window)
-    return LanguageModel(arch, vocab_size, m.d_model, m.n_layers, m.n_heads, m.gate_rank, m.conv_size, m.impl)
+    arch = architecture(config.architecture, window=config.model.swa_window)
+    return LanguageModel(arch, vocab_size, config.model)
 
 
 def run_trial(config: TrialConfig, *, on_eval: EvalCallback | None = None, progress: bool | None = None) -> TrialResult:
@@ -71,6 +71,7 @@ def run_trial(config: TrialConfig, *, on_eval: EvalCallback | None = None, progr
         task = build_task(config.task, config.cache_dir)
         model = build_model(config, task.vocab_size)
         result.architecture = model.arch.name
+        result.vocab_size = task.vocab_size
         result.params = model.num_params()
         result.state_size = model.state_size(task.seq_len)
         result.flops_per_token = model.flops_per_token(task.seq_len)

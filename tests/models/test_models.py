@@ -3,7 +3,9 @@
 import pytest
 import torch
 
+from miras.config.schema import ModelConfig
 from miras.models import LanguageModel, MirasMixer, architecture
+from miras.models.layers import CausalConv
 from miras.space import BASELINES, PRESETS, MirasSpec
 
 VOCAB, D_MODEL, HEADS = 37, 16, 2
@@ -11,7 +13,8 @@ VOCAB, D_MODEL, HEADS = 37, 16, 2
 
 def build(name, n_layers=2, window=None):
     torch.manual_seed(0)
-    return LanguageModel(architecture(name, window=window), VOCAB, D_MODEL, n_layers, HEADS, gate_rank=8).double()
+    config = ModelConfig(d_model=D_MODEL, n_layers=n_layers, n_heads=HEADS, gate_rank=8)
+    return LanguageModel(architecture(name, window=window), VOCAB, config).double()
 
 
 def perturb(model):
@@ -74,3 +77,61 @@ def test_channel_wise_decay_is_rejected_for_mlp_memory():
     mixer = MirasMixer(D_MODEL, HEADS, spec, {"decay": "channel"})
     with pytest.raises(ValueError, match="per-head gate"):
         mixer(torch.randn(1, 4, D_MODEL))
+
+
+@pytest.mark.parametrize("name", ["transformer", "gated_deltanet", "titans"])
+def test_blocks_without_mlp(name):
+    torch.manual_seed(0)
+    config = ModelConfig(d_model=D_MODEL, n_layers=2, n_heads=HEADS, gate_rank=8, mlp=False)
+    model = LanguageModel(architecture(name), VOCAB, config).double()
+    assert all(block.mlp is None for block in model.blocks)
+    assert model.num_params() < build(name).num_params()
+    perturb(model)
+    ids = torch.randint(0, VOCAB, (2, 9))
+    with torch.no_grad():
+        full = model(ids)
+    cache = model.empty_cache(2)
+    steps = []
+    for t in range(ids.shape[1]):
+        logits, cache = model.step(ids[:, t], cache)
+        steps.append(logits)
+    torch.testing.assert_close(torch.stack(steps, 1), full, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize(("name", "normalised"), [("titans", True), ("gated_deltanet", False)])
+def test_scales_auto_follow_the_memory_output(name, normalised):
+    """auto: unit-RMS q, k and v for the LayerNorm MLP memory; unit-norm q, k and raw v for a linear one."""
+    mixer = build(name).blocks[0].mixer
+    q, k, _ = mixer._qkv(torch.randn(2, 5, D_MODEL, dtype=torch.float64))
+    head_dim = D_MODEL // HEADS
+    expected = head_dim**0.5 if normalised else 1.0
+    torch.testing.assert_close(k.norm(dim=-1), torch.full(k.shape[:-1], expected, dtype=torch.float64))
+    torch.testing.assert_close(q.norm(dim=-1), torch.full(q.shape[:-1], expected, dtype=torch.float64))
+    assert (mixer.value_norm is not None) == normalised
+    config = ModelConfig(d_model=D_MODEL, n_layers=1, n_heads=HEADS, value_norm="rms", qk_norm="l2")
+    mixer = LanguageModel(architecture("titans" if normalised else "gated_deltanet"), VOCAB, config).blocks[0].mixer
+    assert mixer.value_norm is not None and mixer.qk_scale == 1.0
+
+
+def test_causal_conv_equals_a_depthwise_conv1d():
+    torch.manual_seed(0)
+    conv = CausalConv(6, 4).double()
+    x = torch.randn(2, 9, 6, dtype=torch.float64, requires_grad=True)
+    padded = torch.nn.functional.pad(x.transpose(1, 2), (3, 0))
+    ref = torch.nn.functional.silu(torch.nn.functional.conv1d(padded, conv.weight.unsqueeze(1), conv.bias, groups=6))
+    ref = ref.transpose(1, 2)
+    torch.testing.assert_close(conv(x), ref)
+    grads = torch.autograd.grad(conv(x).pow(2).sum(), (x, conv.weight, conv.bias))
+    ref_grads = torch.autograd.grad(ref.pow(2).sum(), (x, conv.weight, conv.bias))
+    for got, want in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_a_deep_memory_starts_at_the_usual_weight_scale_whatever_its_mirror_map():
+    """Moneta's lq map A -> A/||A||_4^2 would shrink N(0, 1/in) weights 3.4x; the initial accumulator
+    is its inverse image instead, so the weights the memory starts from are N(0, 1/in) again."""
+    torch.manual_seed(0)
+    mixer = LanguageModel(architecture("moneta"), VOCAB, ModelConfig(d_model=64, n_layers=1, n_heads=2)).blocks[0].mixer
+    for name, accumulator in mixer.initial.items():
+        weights = mixer.components.retention.project(accumulator.detach())
+        assert weights.std().item() == pytest.approx(accumulator.shape[-1] ** -0.5, rel=0.1), name
