@@ -10,6 +10,7 @@ Typical use::
 
 from .compare import PaperView, paper_view
 from .frame import FINAL_METRICS, option_label, trials_frame, varying_settings
+from .health import EXPLODING, NOT_LEARNING, health_table
 from .load import Sweep, default_mode, load_sweep
 from .scaling import (
     SCALING_AXES,
@@ -38,7 +39,9 @@ from .tables import (
 )
 
 __all__ = [
+    "EXPLODING",
     "FINAL_METRICS",
+    "NOT_LEARNING",
     "SCALING_AXES",
     "Interval",
     "PaperView",
@@ -56,6 +59,7 @@ __all__ = [
     "find_parent_run",
     "fit_power_law",
     "frontier_points",
+    "health_table",
     "interaction",
     "interaction_pairs",
     "load_sweep",

@@ -11,7 +11,15 @@ from mlflow.entities import Run
 
 from ..space import AXES
 
-FINAL_METRICS = ("n_params", "state_size", "flops_per_token", "tokens_per_second", "peak_memory_mb", "wall_seconds")
+FINAL_METRICS = (
+    "vocab_size",
+    "n_params",
+    "state_size",
+    "flops_per_token",
+    "tokens_per_second",
+    "peak_memory_mb",
+    "wall_seconds",
+)
 """Metrics a trial logs once, at its end (not training curves)."""
 
 SETTING_PREFIXES = ("task.", "model.", "training.")

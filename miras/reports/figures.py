@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ..analysis import (
+    EXPLODING,
     SCALING_AXES,
     Sweep,
     best_of_lr,
@@ -194,4 +195,26 @@ def curves_figure(sweep: Sweep, styles: dict[str, Style]) -> Figure:
         ax.set_ylabel(metric_label(metric))
         ax.set_title("mean over seeds", fontsize="medium")
     _legend(axes[-1])
+    return figure
+
+
+def gradient_figure(sweep: Sweep, styles: dict[str, Style]) -> Figure:
+    """The largest whole-model gradient norm (before clipping) between evaluations, per trial, against
+    the step (log y), with the explosion threshold of the health flags."""
+    rows = sweep.history[sweep.history["metric"] == "health/grad_norm_max"]
+    rows = rows[np.isfinite(rows["value"].astype(float)) & (rows["value"] > 0)]
+    if rows.empty or rows["step"].nunique() < 2:
+        raise SkipFigure("no gradient norm was logged at two or more evaluations")
+    figure, (ax,) = _figure()
+    labelled: set[str] = set()
+    for (combination, _), group in rows.groupby(["combination", "run_id"], sort=True):
+        group = group.sort_values("step")
+        label = None if combination in labelled else combination
+        labelled.add(combination)
+        ax.plot(group["step"], group["value"], color=styles[combination].color, label=label, alpha=0.8)
+    ax.axhline(EXPLODING, color="0.4", linestyle="--", linewidth=1, label=f"explosion ({EXPLODING:g})")
+    _log(ax, "y")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("gradient norm before clipping (max since last eval)")
+    _legend(ax)
     return figure

@@ -16,6 +16,7 @@ from ..analysis import (
     combination_summary,
     context_points,
     failures,
+    health_table,
     interaction,
     interaction_pairs,
     paper_view,
@@ -202,6 +203,31 @@ def paper_section(sweep: Sweep, assets: Assets) -> list[Block]:
     return blocks
 
 
+def health_section(sweep: Sweep, assets: Assets, styles: dict[str, Style]) -> list[Block]:
+    table = health_table(sweep)
+    flagged = table[table["flags"] != ""]
+    blocks: list[Block] = [
+        Heading("Health"),
+        Text(
+            "Each trial's last training loss against chance (`loss_vs_chance` = loss / ln V), its gradient norm "
+            "before clipping (at the first evaluation and the largest between evaluations), the Huber l2-branch "
+            "share, and what is wrong with it (docs/health.md): loss still near ln V, an exploding gradient, "
+            "non-finite memory outputs, saturated gates, or a Huber bias on one branch."
+        ),
+    ]
+    csv = assets.csv(table, "health")
+    if flagged.empty:
+        blocks.append(Text(f"No trial is flagged ({len(table)} checked; every row: `{csv}`)."))
+    else:
+        blocks += [
+            Text(f"{len(flagged)} of {len(table)} trials are flagged (every row: `{csv}`):"),
+            assets.table(flagged.drop(columns=["run_id"]), "health_flagged"),
+        ]
+    return blocks + assets.figure(
+        "gradient_norms", "gradient norm before clipping", lambda: figures.gradient_figure(sweep, styles)
+    )
+
+
 def failures_section(sweep: Sweep, assets: Assets) -> list[Block]:
     failed = failures(sweep)
     blocks: list[Block] = [Heading("Failures")]
@@ -241,6 +267,7 @@ def build(sweep: Sweep, assets: Assets) -> list[Block]:
         *frontier_section(sweep, assets, styles),
         *curves_section(sweep, assets, styles),
         *paper_section(sweep, assets),
+        *health_section(sweep, assets, styles),
         *failures_section(sweep, assets),
         Text(f"Every trial, one row each with all its parameters and metrics: `{assets.csv(sweep.trials, 'trials')}`."),
     ]

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config.schema import TrainingConfig
+from .health import HealthMonitor
 from .tasks.base import Task
 
 CHECKPOINT = "checkpoint.pt"
@@ -114,6 +115,8 @@ class Trainer:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.result = TrainResult(status="running")
         self.step = 0
+        self.health = HealthMonitor()
+        self._last_inputs: Tensor | None = None
 
     # -- checkpoints ---------------------------------------------------------------------
 
@@ -167,6 +170,9 @@ class Trainer:
                 return self.model(inputs.to(self.device)).float()
 
         metrics = self.task.evaluate(predict, self.cfg.batch_size)
+        if self._last_inputs is not None:
+            with self._autocast():
+                metrics |= self.health.metrics(self.model, self._last_inputs)
         self.model.train()
         entry = {"step": float(self.step), **metrics}
         self.result.history.append(entry)
@@ -184,10 +190,12 @@ class Trainer:
             raise FloatingPointError(f"loss is {loss.item()} at step {self.step}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self._last_inputs = inputs
+        norm = self.health.after_backward(self.model)
+        if not math.isfinite(norm):
+            raise FloatingPointError(f"gradient norm is {norm} at step {self.step}")
         if self.cfg.grad_clip is not None:
-            norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-            if not torch.isfinite(norm):
-                raise FloatingPointError(f"gradient norm is {norm.item()} at step {self.step}")
+            nn.utils.clip_grads_with_norm_(self.model.parameters(), self.cfg.grad_clip, torch.tensor(norm))
         self.optimizer.step()
         self.scheduler.step()
         return loss.item()

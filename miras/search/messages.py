@@ -78,6 +78,7 @@ def final_report(result: TrialResult, metric: str, mode: Mode) -> dict[str, Any]
         previous = step
     found = best([e["metrics"][metric] for e in history if metric in e["metrics"]], mode)
     summary = {
+        "vocab_size": result.vocab_size,
         "n_params": result.params,
         "state_size": result.state_size,
         "flops_per_token": result.flops_per_token,

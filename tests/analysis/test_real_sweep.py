@@ -47,6 +47,14 @@ def test_report_of_a_real_sweep(tmp_path: Path) -> None:
     summary = pd.read_csv(report.folder / "tables" / "summary.csv")
     assert len(summary) == 4 and (summary["n"] == 1).all()  # best of the two learning rates per cell
     assert {"scaling_d_model.png", "curves.png", "frontier_state_size.png"} <= {p.name for p in report.figures}
+    health = pd.read_csv(report.folder / "tables" / "health.csv")
+    assert len(health) == 8 and (health["grad_norm_max"] > 0).all() and (health["loss_vs_chance"] > 0).all()
+    assert "gradient_norms.png" in {p.name for p in report.figures}
     client = MlflowClient(uri)
+    run_id = trials.loc[trials["combination"] == "deltanet", "run_id"].iloc[0]
+    logged_metrics = client.get_run(run_id).data.metrics
+    assert {"health/grad_norm", "health/layer0/error_rms", "health/layer0/gate/lr/p95", "vocab_size"} <= set(
+        logged_metrics
+    )
     logged = {a.path for a in client.list_artifacts(find_parent_run(client, "tiny").info.run_id, "report")}
     assert "report/report.html" in logged
