@@ -52,9 +52,7 @@ def test_report_of_a_real_sweep(tmp_path: Path) -> None:
     assert "gradient_norms.png" in {p.name for p in report.figures}
     client = MlflowClient(uri)
     run_id = trials.loc[trials["combination"] == "deltanet", "run_id"].iloc[0]
-    logged_metrics = client.get_run(run_id).data.metrics
-    assert {"health/grad_norm", "health/layer0/error_rms", "health/layer0/gate/lr/p95", "vocab_size"} <= set(
-        logged_metrics
-    )
+    metrics = set(client.get_run(run_id).data.metrics)
+    assert {"health/grad_norm", "health/layer0/error_rms", "health/layer0/gate/lr/p95", "vocab_size"} <= metrics
     logged = {a.path for a in client.list_artifacts(find_parent_run(client, "tiny").info.run_id, "report")}
     assert "report/report.html" in logged
