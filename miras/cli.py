@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 
 from .bench.command import register as register_bench
 from .reports.command import register as register_report
+from .search.command import OVERRIDES_HELP
 from .search.command import register as register_sweep
 from .space import AXES, BASELINES, PRESETS, REGISTRIES, Option, RegistryError
 
@@ -66,10 +67,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .config import ConfigError, format_problems, load_config
 
+    paths = [a for a in args.config if "=" not in a or Path(a).exists()]
+    overrides = [a for a in args.config if a not in paths]
     status = 0
-    for path in args.config:
+    for path in paths:
         try:
-            config = load_config(path)
+            config = load_config(path, overrides)
         except ConfigError as error:
             print(f"{path}: invalid config\n{format_problems(error.problems)}", file=sys.stderr)
             status = 2
@@ -102,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .runners.trial import TrialConfig, run_trial
 
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, args.overrides)
     except ConfigError as error:
         print(f"{args.config}: invalid config\n{format_problems(error.problems)}", file=sys.stderr)
         return 2
@@ -158,7 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate sweep YAML files: every problem is printed, one per line, with its field path; "
         "exit code 2 if any file is invalid. Nothing is written.",
     )
-    p_validate.add_argument("config", nargs="+", help="sweep YAML file(s)")
+    p_validate.add_argument(
+        "config",
+        nargs="+",
+        metavar="CONFIG_OR_KEY=VALUE",
+        help="sweep YAML file(s), then overrides applied to each: " + OVERRIDES_HELP,
+    )
     p_validate.set_defaults(func=cmd_validate)
 
     p_train = sub.add_parser(
@@ -169,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         "did not finish (diverged, oom, failed), 2 for an invalid config.",
     )
     p_train.add_argument("config", help="sweep YAML file")
+    p_train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
     p_train.add_argument("--combination", help="label (as `miras validate` lists) or index; default: the first")
     p_train.add_argument("--seed", type=int, help="default: the config's first seed")
     p_train.add_argument("--d-model", type=int, help="one width of a model.d_model ladder; default: the first")

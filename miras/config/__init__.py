@@ -1,7 +1,7 @@
 """The sweep config: a typed schema for the sweep YAML, and its validation with readable problems."""
 
 from .errors import ConfigError, Problem, format_problems
-from .load import load_config, validate_config
+from .load import apply_overrides, load_config, resolved_text, validate_config
 from .schema import (
     Combination,
     GridConfig,
@@ -34,7 +34,9 @@ __all__ = [
     "SweepConfig",
     "TrackingConfig",
     "TrainingConfig",
+    "apply_overrides",
     "format_problems",
     "load_config",
+    "resolved_text",
     "validate_config",
 ]

@@ -34,13 +34,61 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_config(path: str | Path) -> SweepConfig:
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
     """Read and validate the sweep config at ``path``; raises :class:`ConfigError` listing every problem.
 
-    Relative paths inside the file (a text source, a sqlite tracking URI) are made absolute
-    against the file's folder.
+    ``overrides``: ``key=value`` strings applied to the file's data before validation
+    (:func:`apply_overrides`). Relative paths inside the file (a text source, a sqlite tracking
+    URI) are made absolute against the file's folder.
     """
-    path = Path(path)
+    data, problems = _read(Path(path), overrides)
+    return validate_config(data, base_dir=Path(path).parent, problems=problems)
+
+
+def resolved_text(path: str | Path, overrides: Sequence[str] = ()) -> str:
+    """The config as a run records it: the file as written, or with ``overrides`` its data with
+    them applied, as YAML headed by the command line's overrides. Call after :func:`load_config`."""
+    text = Path(path).read_text(encoding="utf-8")
+    if not overrides:
+        return text
+    data, _ = _read(Path(path), overrides)
+    header = f"# {path} with overrides: {' '.join(overrides)}\n"
+    return header + yaml.safe_dump(data, sort_keys=False)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> list[Problem]:
+    """Set each ``key=value`` of ``overrides`` in ``data``, in order: ``key`` a dotted path
+    (``training.steps``; missing mappings are created), ``value`` parsed as YAML (``100``,
+    ``[titans, yaad]``, ``null``). Returns the problems of malformed overrides; the values are
+    validated with the rest of the config."""
+    problems: list[Problem] = []
+    for text in overrides:
+        key, sep, raw = text.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            problems.append((text, "an override is key=value with a dotted key, e.g. training.steps=100"))
+            continue
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            problems.append((key, f"override value {raw!r}: {_yaml_message(error)}"))
+            continue
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                problems.append((where, f"holds {child!r}, not a mapping: cannot set {key}"))
+                break
+            node = child
+        else:
+            node[parts[-1]] = value
+    return problems
+
+
+def _read(path: Path, overrides: Sequence[str]) -> tuple[dict[str, Any], list[Problem]]:
+    """The file's data with ``overrides`` applied, and the problems found so far; raises
+    :class:`ConfigError` when there is no mapping to validate."""
     where = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -58,7 +106,7 @@ def load_config(path: str | Path) -> SweepConfig:
         found = "an empty file" if data is None else f"a {type(data).__name__}"
         problems.append((where, f"expected a mapping of sections (name, task, space, ...), found {found}"))
         raise ConfigError(problems)
-    return validate_config(data, base_dir=path.parent, problems=problems)
+    return data, problems + apply_overrides(data, overrides)
 
 
 def validate_config(data: dict[str, Any], base_dir: str | Path = ".", problems: Sequence[Problem] = ()) -> SweepConfig:
@@ -97,4 +145,4 @@ def _yaml_message(error: yaml.YAMLError) -> str:
     return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
-__all__ = ["load_config", "validate_config"]
+__all__ = ["apply_overrides", "load_config", "resolved_text", "validate_config"]

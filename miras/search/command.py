@@ -21,6 +21,12 @@ run per trial under one parent run per sweep. Running the same command again res
 trials are skipped, interrupted ones continue from their last checkpoint. See docs/sweeps.md."""
 
 
+OVERRIDES_HELP = (
+    "set a field without editing the file: a dotted path and a YAML value, e.g. training.steps=100 "
+    "space.presets=[titans,yaad] seeds=[0,1]; validated with the file, recorded in the parent run"
+)
+
+
 def register(subparsers: Any) -> None:
     """Add the ``sweep`` subcommand to the ``miras`` command line."""
     parser = subparsers.add_parser(
@@ -32,6 +38,7 @@ def register(subparsers: Any) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", type=Path, help="sweep YAML file")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
     parser.add_argument("--out", type=Path, help="output folder (default: runs/<sweep name>)")
     parser.add_argument("--dry-run", action="store_true", help="list the trials and stop (nothing is written)")
     parser.add_argument(
@@ -58,12 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ..config import ConfigError, format_problems, load_config
+    from ..config import ConfigError, format_problems, load_config, resolved_text
     from .layout import SweepOptions
     from .runner import EXIT_USAGE, SweepError, run_sweep
 
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, args.overrides)
     except ConfigError as error:
         print(f"{args.config}: invalid config\n{format_problems(error.problems)}", file=sys.stderr)
         return EXIT_USAGE
@@ -79,7 +86,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     _quiet()
     try:
-        return run_sweep(config, args.config, options)
+        return run_sweep(config, resolved_text(args.config, args.overrides), options)
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -32,8 +32,9 @@ class SweepError(RuntimeError):
     """A sweep that cannot start (resources, a second driver on the same output folder); exit code 2."""
 
 
-def run_sweep(config: SweepConfig, config_path: Path, options: SweepOptions, stream: TextIO | None = None) -> int:
+def run_sweep(config: SweepConfig, config_text: str, options: SweepOptions, stream: TextIO | None = None) -> int:
     """Run (or resume) the sweep, printing to ``stream`` (stdout); returns the exit code.
+    ``config_text`` is what the parent run records as ``config.yaml`` (:func:`miras.config.resolved_text`).
 
     Raises :class:`SweepError`, having written nothing, when the sweep cannot start.
     """
@@ -57,7 +58,7 @@ def run_sweep(config: SweepConfig, config_path: Path, options: SweepOptions, str
             _start_over(layout, config, say)
         store = SweepStore(layout.uri, layout.experiment, config.name, layout.artifact_location())
         parent_id = store.open_parent()
-        store.log_sweep(parent_id, config_path, plan.listing())
+        store.log_sweep(parent_id, config_text, plan.listing())
         children = store.children(parent_id)
         finished = [run for run in children if is_done(run)]
         store.discard([run for run in children if not is_done(run)])

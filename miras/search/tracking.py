@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
@@ -60,9 +59,10 @@ class SweepStore:
         self.client.update_run(parent.info.run_id, status="RUNNING")
         return parent.info.run_id
 
-    def log_sweep(self, parent_id: str, config_path: Path, trials: list[dict[str, Any]]) -> None:
-        """Attach the config file (``config.yaml``) and the resolved trial list (``trials.json``)."""
-        self.client.log_text(parent_id, config_path.read_text(encoding="utf-8"), "config.yaml")
+    def log_sweep(self, parent_id: str, config_text: str, trials: list[dict[str, Any]]) -> None:
+        """Attach the config (``config.yaml``: the file, or the file with the command line's
+        overrides applied) and the resolved trial list (``trials.json``)."""
+        self.client.log_text(parent_id, config_text, "config.yaml")
         self.client.log_text(parent_id, json.dumps(trials, indent=1), "trials.json")
 
     def close_parent(self, parent_id: str, status: str) -> None:
