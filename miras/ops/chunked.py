@@ -141,8 +141,11 @@ def coefficients(problem: Problem, bounds: list[tuple[int, int]]) -> Coefficient
     index = (starts[:, None] + torch.arange(n, device=device)).clamp(max=problem.length - 1)  # [M, n]
     batch, heads = problem.k.shape[:2]
     ones = problem.k.new_ones(batch, heads, len(bounds), n, 1)
-    alpha = problem.gates["decay"][:, :, index] if c.retention.uses_decay else ones
     mu = problem.gates["momentum"][:, :, index] if c.algorithm.momentum else None
+    if not c.retention.uses_decay and mu is None:  # every product is 1: the causal mask
+        causal = torch.ones(n, n, dtype=ones.dtype, device=device).tril().unsqueeze(-1)
+        return Coefficients(ones, causal.expand(batch, heads, len(bounds), n, n, 1), None, None, None)
+    alpha = problem.gates["decay"][:, :, index] if c.retention.uses_decay else ones
     return _products(alpha, mu)
 
 
