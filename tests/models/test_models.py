@@ -24,11 +24,8 @@ def perturb(model):
             p.add_(0.05 * torch.randn_like(p))
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS) + sorted(BASELINES))
-def test_decode_equals_forward(name):
-    model = build(name, window=5)
-    perturb(model)
-    ids = torch.randint(0, VOCAB, (2, 11))
+def assert_decoding_equals_forward(model, length):
+    ids = torch.randint(0, VOCAB, (2, length))
     with torch.no_grad():
         full = model(ids)
     cache = model.empty_cache(2)
@@ -37,6 +34,13 @@ def test_decode_equals_forward(name):
         logits, cache = model.step(ids[:, t], cache)
         steps.append(logits)
     torch.testing.assert_close(torch.stack(steps, 1), full, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS) + sorted(BASELINES))
+def test_decode_equals_forward(name):
+    model = build(name, window=5)
+    perturb(model)
+    assert_decoding_equals_forward(model, 11)
 
 
 def test_hybrid_alternates_miras_and_sliding_window():
@@ -87,15 +91,7 @@ def test_blocks_without_mlp(name):
     assert all(block.mlp is None for block in model.blocks)
     assert model.num_params() < build(name).num_params()
     perturb(model)
-    ids = torch.randint(0, VOCAB, (2, 9))
-    with torch.no_grad():
-        full = model(ids)
-    cache = model.empty_cache(2)
-    steps = []
-    for t in range(ids.shape[1]):
-        logits, cache = model.step(ids[:, t], cache)
-        steps.append(logits)
-    torch.testing.assert_close(torch.stack(steps, 1), full, rtol=1e-9, atol=1e-9)
+    assert_decoding_equals_forward(model, 9)
 
 
 @pytest.mark.parametrize(("name", "normalised"), [("titans", True), ("gated_deltanet", False)])
