@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -34,10 +35,22 @@ from .incompatible import incompatible_combinations
 T = TypeVar("T")
 
 
-class Section(BaseModel):
-    """Base of every config model: unknown keys are errors."""
+def _not_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got the boolean {str(value).lower()}")
+    return value
 
-    model_config = ConfigDict(extra="forbid")
+
+Int = Annotated[int, BeforeValidator(_not_boolean)]
+"""An integer field: YAML's ``true`` is not 1 here."""
+Float = Annotated[float, BeforeValidator(_not_boolean)]
+"""A number field: not a boolean, and finite (``Section`` refuses ``.inf`` and ``.nan``)."""
+
+
+class Section(BaseModel):
+    """Base of every config model: unknown keys are errors, numbers are finite and not booleans."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _unique(values: list[T]) -> list[T]:
@@ -82,13 +95,13 @@ class MqarTask(Section):
     primary_metric: ClassVar[tuple[str, Literal["max", "min"]]] = ("test_accuracy", "max")
 
     name: Literal["mqar"] = Field("mqar", description="task name")
-    vocab_size: int = Field(8192, ge=8, description="token vocabulary (keys from the lower half, values the upper)")
-    seq_len: int = Field(64, ge=4, description="sequence length; even and smaller than vocab_size")
-    num_kv_pairs: int = Field(4, ge=1, description="key-value pairs per sequence; 4 * num_kv_pairs <= seq_len")
-    train_examples: int = Field(20000, ge=1, description="training sequences")
-    test_examples: int = Field(1000, ge=1, description="held-out sequences (disjoint seed)")
-    power_a: float = Field(0.01, gt=0, description="power-law exponent a of the query gaps (zoology)")
-    test_num_kv_pairs: Annotated[list[Annotated[int, Field(ge=1)]], AfterValidator(_unique)] | None = Field(
+    vocab_size: Int = Field(8192, ge=8, description="token vocabulary (keys from the lower half, values the upper)")
+    seq_len: Int = Field(64, ge=4, description="sequence length; even and smaller than vocab_size")
+    num_kv_pairs: Int = Field(4, ge=1, description="key-value pairs per sequence; 4 * num_kv_pairs <= seq_len")
+    train_examples: Int = Field(20000, ge=1, description="training sequences")
+    test_examples: Int = Field(1000, ge=1, description="held-out sequences (disjoint seed)")
+    power_a: Float = Field(0.01, gt=0, description="power-law exponent a of the query gaps (zoology)")
+    test_num_kv_pairs: Annotated[list[Annotated[Int, Field(ge=1)]], AfterValidator(_unique)] | None = Field(
         None, description="kv-pair counts of the test slices (test_accuracy_kv<k>); null: [num_kv_pairs]"
     )
 
@@ -120,16 +133,16 @@ class NeedleTask(Section):
     primary_metric: ClassVar[tuple[str, Literal["max", "min"]]] = ("test_accuracy", "max")
 
     name: Literal["needle"] = Field("needle", description="task name")
-    context_lengths: Annotated[list[Annotated[int, Field(ge=64)]], AfterValidator(_unique)] = Field(
+    context_lengths: Annotated[list[Annotated[Int, Field(ge=64)]], AfterValidator(_unique)] = Field(
         [256, 512], min_length=1, description="context lengths (tokens) evaluated; unique, each >= 64"
     )
     kinds: Annotated[list[NeedleKind], AfterValidator(_unique)] = Field(
         ["passkey", "number", "word"], min_length=1, description="needle kinds; unique"
     )
-    examples_per_length: int = Field(100, ge=1, description="test examples per context length and kind")
+    examples_per_length: Int = Field(100, ge=1, description="test examples per context length and kind")
     haystack: TextSource = Field("shakespeare", description="haystack text: 'shakespeare', 'hf:<dataset>' or a path")
-    vocab_size: int = Field(4096, ge=256, description="BPE vocabulary size of the haystack tokenizer")
-    train_length: int | None = Field(
+    vocab_size: Int = Field(4096, ge=256, description="BPE vocabulary size of the haystack tokenizer")
+    train_length: Int | None = Field(
         None, ge=64, description="length of the training examples; null: the largest context length"
     )
 
@@ -143,12 +156,12 @@ class LmTask(Section):
     source: TextSource = Field(
         "shakespeare", description="'shakespeare' (offline), a local text file or folder, or 'hf:<dataset>'"
     )
-    vocab_size: int = Field(4096, ge=256, description="BPE vocabulary size (>= 256, the byte alphabet)")
-    seq_len: int = Field(256, ge=2, description="training sequence length (tokens)")
-    token_budget: int | None = Field(
+    vocab_size: Int = Field(4096, ge=256, description="BPE vocabulary size (>= 256, the byte alphabet)")
+    seq_len: Int = Field(256, ge=2, description="training sequence length (tokens)")
+    token_budget: Int | None = Field(
         None, ge=1, description="at most this many tokens of the source are used for training; null: all"
     )
-    eval_windows: int = Field(64, ge=1, description="validation windows of seq_len tokens scored per evaluation")
+    eval_windows: Int = Field(64, ge=1, description="validation windows of seq_len tokens scored per evaluation")
 
 
 Task = Annotated[MqarTask | NeedleTask | LmTask, Field(discriminator="name")]
@@ -157,7 +170,7 @@ Task = Annotated[MqarTask | NeedleTask | LmTask, Field(discriminator="name")]
 # --- model, training -------------------------------------------------------------------------
 
 
-Width = Annotated[int, Field(ge=8)]
+Width = Annotated[Int, Field(ge=8)]
 Widths = Annotated[
     Annotated[Width, Tag("width")]
     | Annotated[Annotated[list[Width], Field(min_length=1), AfterValidator(_unique)], Tag("ladder")],
@@ -171,11 +184,11 @@ class ModelConfig(Section):
     d_model: Widths = Field(
         64, description="model width; a list of widths is a scaling ladder: every combination at every width"
     )
-    n_layers: int = Field(2, ge=1, description="number of blocks")
-    n_heads: int = Field(2, ge=1, description="memory heads; must divide d_model")
-    gate_rank: int = Field(32, ge=1, description="rank of the low-rank projection that produces the gates")
-    conv_size: int = Field(4, ge=1, description="kernel of the depthwise causal conv on q, k, v (1: none)")
-    swa_window: int | None = Field(
+    n_layers: Int = Field(2, ge=1, description="number of blocks")
+    n_heads: Int = Field(2, ge=1, description="memory heads; must divide d_model")
+    gate_rank: Int = Field(32, ge=1, description="rank of the low-rank projection that produces the gates")
+    conv_size: Int = Field(4, ge=1, description="kernel of the depthwise causal conv on q, k, v (1: none)")
+    swa_window: Int | None = Field(
         None, ge=1, description="sliding-window size of hybrid (*_h) presets and the swa baseline; null: 512"
     )
     impl: Literal["auto", "chunked", "compiled", "reference"] = Field(
@@ -219,15 +232,15 @@ class ModelConfig(Section):
 class TrainingConfig(Section):
     """The outer training loop (AdamW with warmup and cosine decay)."""
 
-    steps: int = Field(300, ge=1, description="optimiser steps")
-    batch_size: int = Field(32, ge=1, description="sequences per step")
-    lr: float = Field(1e-3, gt=0, description="peak learning rate (replaced by search.lr when searching)")
-    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay")
-    warmup_steps: int = Field(20, ge=0, description="linear warmup steps; <= steps")
-    grad_clip: float | None = Field(1.0, gt=0, description="gradient-norm clip; null: no clipping")
-    eval_every: int = Field(100, ge=1, description="evaluate every this many steps (and at the end)")
+    steps: Int = Field(300, ge=1, description="optimiser steps")
+    batch_size: Int = Field(32, ge=1, description="sequences per step")
+    lr: Float = Field(1e-3, gt=0, description="peak learning rate (replaced by search.lr when searching)")
+    weight_decay: Float = Field(0.1, ge=0, description="AdamW weight decay")
+    warmup_steps: Int = Field(20, ge=0, description="linear warmup steps; <= steps")
+    grad_clip: Float | None = Field(1.0, gt=0, description="gradient-norm clip; null: no clipping")
+    eval_every: Int = Field(100, ge=1, description="evaluate every this many steps (and at the end)")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="fp32, or bf16 autocast")
-    checkpoint_every: int | None = Field(100, ge=1, description="checkpoint every this many steps; null: never")
+    checkpoint_every: Int | None = Field(100, ge=1, description="checkpoint every this many steps; null: never")
 
     @field_validator("warmup_steps")
     @classmethod
@@ -310,8 +323,8 @@ class SpaceConfig(Section):
 class LrRange(Section):
     """A continuous learning-rate range sampled by the searcher (Optuna TPE)."""
 
-    low: float = Field(gt=0, description="smallest learning rate")
-    high: float = Field(gt=0, description="largest learning rate; > low")
+    low: Float = Field(gt=0, description="smallest learning rate")
+    high: Float = Field(gt=0, description="largest learning rate; > low")
     log: bool = Field(True, description="sample on a log scale")
 
     @field_validator("high")
@@ -329,7 +342,7 @@ def _lr_kind(value: Any) -> str | None:
     return "values" if isinstance(value, list) else None
 
 
-LrValues = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1), AfterValidator(_unique)]
+LrValues = Annotated[list[Annotated[Float, Field(gt=0)]], Field(min_length=1), AfterValidator(_unique)]
 LrSpace = Annotated[
     Annotated[LrRange, Tag("range")] | Annotated[LrValues, Tag("values")],
     Discriminator(
@@ -347,7 +360,7 @@ class SearchConfig(Section):
         default_factory=lambda: LrRange(low=1e-4, high=1e-2),
         description="a range {low, high, log}, or a list of values each tried once",
     )
-    trials_per_combination: int | None = Field(
+    trials_per_combination: Int | None = Field(
         None, ge=1, description="trials per combination and seed for a range (null: 4); not with a list"
     )
     metric: str | None = Field(None, description="metric to optimise; null: the task's primary metric")
@@ -389,8 +402,8 @@ def _gpu(value: float) -> float:
 class ResourcesConfig(Section):
     """Resources of one trial (Ray Tune packs fractional GPUs)."""
 
-    cpu: float = Field(1.0, gt=0, description="CPUs per trial")
-    gpu: Annotated[float, AfterValidator(_gpu)] = Field(
+    cpu: Float = Field(1.0, gt=0, description="CPUs per trial")
+    gpu: Annotated[Float, AfterValidator(_gpu)] = Field(
         0.0, ge=0, description="GPUs per trial: 0, a fraction in (0, 1], or a whole number"
     )
 
@@ -434,7 +447,7 @@ class SweepConfig(Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="model size")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="outer training loop")
     space: SpaceConfig = Field(description="models to train: presets and/or a grid")
-    seeds: Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_unique)] = Field(
+    seeds: Annotated[list[Annotated[Int, Field(ge=0)]], AfterValidator(_unique)] = Field(
         [0], min_length=1, description="seeds, each run for every combination; unique, >= 0"
     )
     search: SearchConfig | None = Field(None, description="inner search per combination; null: training.lr only")

@@ -36,6 +36,13 @@ MALFORMED = [
     case("needle-bad-kind", BASE.replace("name: mqar", "name: needle, kinds: [passkey, pin]"), "task.kinds[1]"),
     case("lm-missing-source", BASE.replace("name: mqar", "name: lm, source: no/such"), "task.source", "no such file"),
     case("lm-empty-hf-name", BASE.replace("name: mqar", "name: lm, source: 'hf:'"), "task.source", "dataset name"),
+    # numbers: finite, never booleans
+    case("steps-boolean", BASE + "training: {steps: true}\n", "training.steps", "got the boolean true"),
+    case("seed-boolean", BASE.replace("space:", "seeds: [true, 0]\nspace:"), "seeds[0]", "got the boolean true"),
+    case("width-boolean", BASE + "model: {d_model: [32, false]}\n", "model.d_model[1]", "got the boolean false"),
+    case("lr-infinite", BASE + "training: {lr: .inf}\n", "training.lr", "finite number"),
+    case("cpu-infinite", BASE + "resources: {cpu: .inf}\n", "resources.cpu", "finite number"),
+    case("lr-list-nan", BASE + "search: {lr: [1e-3, .nan]}\n", "search.lr[1]", "finite number"),
     # model and training
     case("d-model-too-small", BASE + "model: {d_model: 4, n_heads: 1}\n", "model.d_model", "equal to 8"),
     case("heads-not-dividing", BASE + "model: {d_model: 64, n_heads: 3}\n", "model.n_heads", "must divide"),
