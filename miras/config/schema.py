@@ -105,6 +105,15 @@ class MqarTask(Section):
         None, description="kv-pair counts of the test slices (test_accuracy_kv<k>); null: [num_kv_pairs]"
     )
 
+    @field_validator("test_num_kv_pairs")
+    @classmethod
+    def _test_pairs_fit(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        seq_len = info.data.get("seq_len")
+        too_many = [k for k in value or () if seq_len is not None and 4 * k > seq_len]
+        if too_many:
+            raise ValueError(f"4 * each count must be <= seq_len {seq_len}; too many pairs: {too_many}")
+        return value
+
     @field_validator("seq_len")
     @classmethod
     def _seq_len(cls, value: int, info: ValidationInfo) -> int:
@@ -236,7 +245,7 @@ class TrainingConfig(Section):
     batch_size: Int = Field(32, ge=1, description="sequences per step")
     lr: Float = Field(1e-3, gt=0, description="peak learning rate (replaced by search.lr when searching)")
     weight_decay: Float = Field(0.1, ge=0, description="AdamW weight decay")
-    warmup_steps: Int = Field(20, ge=0, description="linear warmup steps; <= steps")
+    warmup_steps: Int = Field(20, ge=0, validate_default=True, description="linear warmup steps; <= steps")
     grad_clip: Float | None = Field(1.0, gt=0, description="gradient-norm clip; null: no clipping")
     eval_every: Int = Field(100, ge=1, description="evaluate every this many steps (and at the end)")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="fp32, or bf16 autocast")
@@ -247,7 +256,8 @@ class TrainingConfig(Section):
     def _warmup(cls, value: int, info: ValidationInfo) -> int:
         steps = info.data.get("steps")
         if steps is not None and value > steps:
-            raise ValueError(f"must be <= steps {steps} (got {value})")
+            default = cls.model_fields["warmup_steps"].default
+            raise ValueError(f"must be <= steps {steps} (got {value}; it is {default} when not set)")
         return value
 
 

@@ -36,6 +36,14 @@ MALFORMED = [
     case("needle-bad-kind", BASE.replace("name: mqar", "name: needle, kinds: [passkey, pin]"), "task.kinds[1]"),
     case("lm-missing-source", BASE.replace("name: mqar", "name: lm, source: no/such"), "task.source", "no such file"),
     case("lm-empty-hf-name", BASE.replace("name: mqar", "name: lm, source: 'hf:'"), "task.source", "dataset name"),
+    # rules between fields hold for defaults too
+    case("default-warmup-over-steps", BASE + "training: {steps: 10}\n", "training.warmup_steps", "20 when not set"),
+    case(
+        "test-pairs-over-seq-len",
+        BASE.replace("name: mqar", "name: mqar, seq_len: 64, test_num_kv_pairs: [4, 32]"),
+        "task.test_num_kv_pairs",
+        "too many pairs: [32]",
+    ),
     # numbers: finite, never booleans
     case("steps-boolean", BASE + "training: {steps: true}\n", "training.steps", "got the boolean true"),
     case("seed-boolean", BASE.replace("space:", "seeds: [true, 0]\nspace:"), "seeds[0]", "got the boolean true"),
