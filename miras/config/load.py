@@ -15,12 +15,41 @@ from .schema import ModelConfig, Section, SpaceConfig, SweepConfig
 S = TypeVar("S", bound=Section)
 
 
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists a config may have."""
+MAX_NODES = 100_000
+"""Most values a config may hold once its aliases are expanded (a "billion laughs" file of 1 KB
+expands to 10^10)."""
+
+
+class _Refused(yaml.composer.ComposerError):
+    """Valid YAML this loader will not build (too deep, too large once expanded)."""
+
+
 class _Loader(yaml.SafeLoader):
-    """A safe loader that records duplicate keys (plain YAML keeps the last one silently)."""
+    """A safe loader that records duplicate keys (plain YAML keeps the last one silently) and refuses
+    nesting deeper than :data:`MAX_DEPTH` or aliases that expand past :data:`MAX_NODES` values."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.duplicates: list[str] = []
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _Refused(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_NODES:
+            raise _Refused(None, None, f"its aliases expand to more than {MAX_NODES:,} values", node.start_mark)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen = set()
@@ -32,6 +61,22 @@ class _Loader(yaml.SafeLoader):
                 self.duplicates.append(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Values under ``node`` with every alias expanded, counted without expanding (an alias is the
+    anchored node itself, so each distinct node is sized once); stops early past :data:`MAX_NODES`."""
+    if id(node) not in sizes:
+        children = node.value if isinstance(node, yaml.SequenceNode) else []
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        total = 1
+        for child in children:
+            total += _expanded_size(child, sizes)
+            if total > MAX_NODES:
+                break
+        sizes[id(node)] = total
+    return sizes[id(node)]
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> SweepConfig:
@@ -140,9 +185,10 @@ def _valid(section: type[S], data: Any) -> S | None:
 def _yaml_message(error: yaml.YAMLError) -> str:
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
+    what = "refused" if isinstance(error, _Refused) else "not valid YAML"
     if mark is None:
-        return f"not valid YAML: {problem}"
-    return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        return f"{what}: {problem}"
+    return f"{what} at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 __all__ = ["apply_overrides", "load_config", "resolved_text", "validate_config"]

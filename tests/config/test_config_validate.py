@@ -203,6 +203,20 @@ def test_space_is_checked_even_when_other_sections_are_invalid(write):
     assert [path for path, _ in caught.value.problems] == ["model.n_heads", "space.presets[0]"]
 
 
+def test_a_billion_laughs_is_refused_without_expanding_it(write, validate):
+    """10 levels of 10 aliases: 1 KB that expands to 10^10 values (it hung, then died at 5 GB)."""
+    levels = ["l0: &l0 [a, a, a, a, a, a, a, a, a, a]"]
+    levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 10)]
+    code, _, lines = validate(write("\n".join(levels) + "\nname: *l9\nseeds: *l9\n" + BASE.split("\n", 1)[1]))
+    assert code == 2 and len(lines) == 1
+    assert "refused at line 1" in lines[0] and "aliases expand to more than 100,000 values" in lines[0]
+
+
+def test_deep_nesting_is_refused(write, validate):
+    code, _, lines = validate(write(BASE.replace("[deltanet]", "[" * 600 + "deltanet" + "]" * 600)))
+    assert code == 2 and "refused at line 3" in lines[0] and "nested more than 32 levels deep" in lines[0]
+
+
 def test_not_yaml_names_the_line(write, validate):
     path = write("name: t\ntask: {name: mqar\nspace: {presets: [deltanet]}\n")
     code, _, lines = validate(path)
