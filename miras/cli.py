@@ -17,7 +17,7 @@ from .bench.command import register as register_bench
 from .reports.command import register as register_report
 from .search.command import OVERRIDES_HELP
 from .search.command import register as register_sweep
-from .space import AXES, BASELINES, PRESETS, REGISTRIES, Option, RegistryError
+from .space import AXES, BASELINES, PLUGIN_FAILURES, PRESETS, REGISTRIES, Option, RegistryError
 
 LISTABLE = (*AXES, "presets")
 
@@ -61,6 +61,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     sections = [args.axis] if args.axis else list(LISTABLE)
     blocks = [_format_presets() if s == "presets" else _format_axis(s) for s in sections]
     print("\n\n".join("\n".join(block) for block in blocks))
+    for failure in PLUGIN_FAILURES.values():
+        print(f"warning: {failure}", file=sys.stderr)
     return 0
 
 

@@ -8,6 +8,7 @@ from .presets import BASELINES, NOT_EXPRESSIBLE, PRESETS, TABLE1_ROWS, Preset, g
 from .registry import (
     AXES,
     BUILTIN,
+    PLUGIN_FAILURES,
     PLUGIN_GROUP,
     REGISTRIES,
     NoParams,
@@ -29,6 +30,7 @@ __all__ = [
     "BASELINES",
     "BUILTIN",
     "NOT_EXPRESSIBLE",
+    "PLUGIN_FAILURES",
     "PLUGIN_GROUP",
     "PRESETS",
     "REGISTRIES",

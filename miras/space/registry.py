@@ -108,7 +108,12 @@ class Registry:
     def get(self, name: str) -> Option:
         load_plugins()
         if name not in self._options:
-            raise RegistryError(unknown_option_message(self.axis, name, self.names()))
+            message = unknown_option_message(self.axis, name, self.names())
+            if PLUGIN_FAILURES:
+                message += "; plugins that failed to load (one may have provided it): " + "; ".join(
+                    PLUGIN_FAILURES.values()
+                )
+            raise RegistryError(message)
         return self._options[name]
 
     def names(self) -> list[str]:
@@ -151,27 +156,37 @@ def registering_as(origin: str) -> Iterator[None]:
 
 _plugins_loaded = False
 
+PLUGIN_FAILURES: dict[str, str] = {}
+"""``<distribution>:<entry point>`` -> why it failed to load (its registrations are withdrawn)."""
+
 
 def load_plugins(*, force: bool = False) -> None:
-    """Import every ``miras.plugins`` entry point once.
+    """Import every ``miras.plugins`` entry point once, each on its own.
 
     An entry point names a module (importing it runs its ``@register_*`` decorators) or a
     callable, which is called with no arguments. Registrations are attributed to the entry
-    point's distribution name.
+    point's distribution name. A plugin that raises is recorded in :data:`PLUGIN_FAILURES`, by
+    distribution and entry-point name, and whatever it registered is withdrawn; the others load.
     """
     global _plugins_loaded
     if _plugins_loaded and not force:
         return
     _plugins_loaded = True
+    PLUGIN_FAILURES.clear()
     for entry_point in importlib.metadata.entry_points(group=PLUGIN_GROUP):
         dist = entry_point.dist.name if entry_point.dist is not None else entry_point.value
+        before = {axis: set(registry._options) for axis, registry in REGISTRIES.items()}
         with registering_as(dist):
             try:
                 loaded = entry_point.load()
-            except Exception as error:  # a broken plugin must say who it is
-                raise RegistryError(
+                if callable(loaded) and not isinstance(loaded, type):
+                    loaded()
+            except Exception as error:  # a broken plugin says who it is, and takes no other down
+                for axis, registry in REGISTRIES.items():
+                    for name in set(registry._options) - before[axis]:
+                        registry.unregister(name)
+                key = f"{dist}:{entry_point.name}"
+                PLUGIN_FAILURES[key] = (
                     f"plugin {dist!r} (entry point {entry_point.name!r} = {entry_point.value!r}) "
-                    f"failed to load: {error}"
-                ) from error
-            if callable(loaded) and not isinstance(loaded, type):
-                loaded()
+                    f"failed to load: {type(error).__name__}: {error}"
+                )

@@ -93,3 +93,41 @@ def test_plugin_bias_runs_through_autograd_in_every_implementation(plugin_env):
     result = run(plugin_env, "-c", script)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("OK")
+
+
+BROKEN = Path(__file__).parents[1] / "fixtures" / "miras-broken-plugin"
+
+
+@pytest.fixture(scope="module")
+def two_plugins_env(tmp_path_factory):
+    """The Cauchy plugin and one that registers a bias, then raises on import."""
+    target = tmp_path_factory.mktemp("site-two")
+    for fixture in (FIXTURE, BROKEN):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+             "--target", str(target), str(fixture)],
+            check=True,
+        )  # fmt: skip
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_a_broken_plugin_takes_no_other_down(two_plugins_env, tmp_path):
+    result = run(two_plugins_env, "-m", "miras.cli", "list", "bias")
+    assert result.returncode == 0, result.stderr
+    assert any(line.strip().startswith("cauchy") for line in result.stdout.splitlines())
+    assert "half_registered" not in result.stdout  # withdrawn with its failed plugin
+    assert (
+        "warning: plugin 'miras-broken-plugin' (entry point 'broken' = 'miras_broken') failed to load: "
+        "ImportError: this plugin is broken on purpose" in result.stderr
+    )
+    config = tmp_path / "sweep.yaml"
+    grid = "memory: [linear], bias: [{name: cauchy}], retention: [none], algorithm: [gd]"
+    config.write_text(f"name: p\ntask: {{name: mqar}}\nspace: {{grid: {{{grid}}}}}\n")
+    result = run(two_plugins_env, "-m", "miras.cli", "validate", str(config))
+    assert result.returncode == 0, result.stderr
+    config.write_text(config.read_text().replace("cauchy", "half_registered"))
+    result = run(two_plugins_env, "-m", "miras.cli", "validate", str(config))
+    assert result.returncode == 2
+    assert "unknown bias option 'half_registered'" in result.stderr and "miras-broken-plugin" in result.stderr
