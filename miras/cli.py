@@ -50,7 +50,8 @@ def _format_presets() -> list[str]:
     lines = [f"presets ({len(PRESETS)} Miras models, {len(BASELINES)} attention baselines)"]
     for preset in PRESETS.values():
         hybrid = f" + SWA({preset.swa_window})" if preset.hybrid else ""
-        lines.append(f"  {preset.name:<18} {preset.spec.shorthand()}{hybrid}")
+        gates = ", ".join(f"{name}={kind}" for name, kind in preset.gates.items())
+        lines.append(f"  {preset.name:<18} {preset.spec.shorthand()}{hybrid}  gates: {gates or 'data'}")
         lines.append(f"      {preset.description}")
     for name, description in BASELINES.items():
         lines.append(f"  {name:<18} baseline\n      {description}")

@@ -81,3 +81,15 @@ def test_required_presets_and_hybrids_exist():
         hybrid = PRESETS[f"{name}_h"]
         assert hybrid.hybrid and hybrid.spec == PRESETS[name].spec
         assert not PRESETS[name].hybrid
+
+
+def test_listing_tells_presets_with_one_spec_apart(capsys):
+    """mamba2, retnet and gla share lin-dot-l2-gd; the listing shows the gates that differ."""
+    from miras.cli import main
+
+    assert main(["list", "presets"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if "lin-dot-l2-gd" in line}
+    assert set(lines) >= {"mamba2", "retnet", "gla"}
+    assert "gates: lr=one, decay=constant" in lines["retnet"]
+    assert "gates: lr=data, decay=data" in lines["mamba2"]
+    assert "gates: lr=one, decay=channel" in lines["gla"]
