@@ -58,6 +58,11 @@ class Trial:
         return cls(cell, data["lr"], data["name"], data["key"])
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 seed``, ``2 seeds``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 class Plan:
     """The trials of a validated sweep config."""
 
@@ -126,15 +131,15 @@ class Plan:
     def describe(self) -> str:
         """``4 combinations x 2 seeds x 3 learning rates = 24 trials`` (widths only for a ladder, rates only
         with ``search``)."""
-        factors = [f"{len(self.config.combinations())} combinations"]
+        factors = [_count(len(self.config.combinations()), "combination")]
         if len(self.config.model.widths) > 1:
-            factors.append(f"{len(self.config.model.widths)} widths")
-        factors.append(f"{len(self.config.seeds)} seeds")
+            factors.append(_count(len(self.config.model.widths), "width"))
+        factors.append(_count(len(self.config.seeds), "seed"))
         if self.lr_range is not None:
-            factors.append(f"{self.per_cell} searched learning rates")
+            factors.append(_count(self.per_cell, "searched learning rate"))
         elif self.config.search is not None:
-            factors.append(f"{len(self.lrs)} learning rates")
-        return f"{' x '.join(factors)} = {self.total} trials"
+            factors.append(_count(len(self.lrs), "learning rate"))
+        return f"{' x '.join(factors)} = {_count(self.total, 'trial')}"
 
 
 def shorthand(architecture: Architecture) -> str:

@@ -151,7 +151,7 @@ def test_malformed_config_exits_2_naming_the_field(write, validate, text, path, 
 def test_minimal_config_validates(write, validate):
     code, out, lines = validate(write(BASE))
     assert (code, lines) == (0, [])
-    assert out.strip().endswith(": 1 combinations x 1 seeds = 1 trials")
+    assert out.strip().endswith(": 1 combination x 1 seed = 1 trial")
 
 
 GRID = """\

@@ -42,7 +42,7 @@ def test_an_override_is_validated_like_the_file(write) -> None:
 def test_validate_and_train_take_overrides(write, capsys) -> None:
     path = write(CONFIG)
     assert main(["validate", str(path), "seeds=[0, 1, 2]"]) == 0
-    assert "1 combinations x 3 seeds" in capsys.readouterr().out
+    assert "1 combination x 3 seeds" in capsys.readouterr().out
     assert main(["validate", str(path), "training.warmup_steps=9"]) == 2
     assert "training.warmup_steps" in capsys.readouterr().err
     assert main(["train", str(path), "training.steps=2", "training.eval_every=1"]) == 0

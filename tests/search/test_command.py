@@ -57,7 +57,7 @@ def test_register_adds_the_sweep_subcommand(sweep_config, tmp_path, capsys):
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["sweep", str(sweep_config(space={"presets": ["gla"]})), "--dry-run"])
     assert args.func(args) == 0
-    assert "sweep tiny: 1 combinations x 1 seeds = 1 trials" in capsys.readouterr().out
+    assert "sweep tiny: 1 combination x 1 seed = 1 trial" in capsys.readouterr().out
 
 
 def test_run_sweep_py_is_the_sweep_command():

@@ -41,7 +41,7 @@ def test_a_range_leaves_the_rates_to_the_searcher():
 def test_a_width_ladder_names_each_width():
     p = plan(model={**TINY["model"], "d_model": [16, 32]}, space={"presets": ["gla"]})
     assert [t.name for t in p.fixed_trials()] == ["gla-d16-s0", "gla-d32-s0"]
-    assert p.describe() == "1 combinations x 2 widths x 1 seeds = 2 trials"
+    assert p.describe() == "1 combination x 2 widths x 1 seed = 2 trials"
 
 
 def test_run_key_is_stable_and_depends_on_the_resolved_config():

@@ -55,7 +55,7 @@ def test_plugin_bias_validates_in_a_config_by_name(plugin_env, tmp_path):
     )
     result = run(plugin_env, "-m", "miras.cli", "validate", str(config))
     assert result.returncode == 0, result.stderr
-    assert "2 combinations x 1 seeds = 2 trials" in result.stdout
+    assert "2 combinations x 1 seed = 2 trials" in result.stdout
     config.write_text(config.read_text().replace("scale: 2.0", "scale: -1"))
     result = run(plugin_env, "-m", "miras.cli", "validate", str(config))
     assert result.returncode == 2 and "space.grid.bias[1]" in result.stderr
