@@ -83,6 +83,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         from .search.plan import Plan
 
         print(f"OK {path}: {Plan(config).describe()}")
+        print("  combinations (miras train --combination): " + _combination_listing(config))
     return status
 
 
@@ -97,8 +98,12 @@ def _pick_combination(config: Any, wanted: str | None) -> tuple[str, Any]:
     for index, (label, model) in enumerate(combinations):
         if wanted in (label, str(index)):
             return label, model
-    listing = ", ".join(f"{i}={label}" for i, (label, _) in enumerate(combinations))
-    raise UsageError(f"no combination {wanted!r} in this config; choose one of: {listing}")
+    raise UsageError(f"no combination {wanted!r} in this config; choose one of: {_combination_listing(config)}")
+
+
+def _combination_listing(config: Any) -> str:
+    """``0=transformer, 1=lin-dot-none-gd``: the index and label of every combination."""
+    return ", ".join(f"{i}={label}" for i, (label, _) in enumerate(config.combinations()))
 
 
 def cmd_train(args: argparse.Namespace) -> int:

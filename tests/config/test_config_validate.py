@@ -151,7 +151,9 @@ def test_malformed_config_exits_2_naming_the_field(write, validate, text, path, 
 def test_minimal_config_validates(write, validate):
     code, out, lines = validate(write(BASE))
     assert (code, lines) == (0, [])
-    assert out.strip().endswith(": 1 combination x 1 seed = 1 trial")
+    first, listing = out.strip().splitlines()
+    assert first.endswith(": 1 combination x 1 seed = 1 trial")
+    assert listing == "  combinations (miras train --combination): 0=deltanet"  # the labels miras train takes
 
 
 GRID = """\
@@ -184,7 +186,7 @@ tracking: {experiment: null, uri: null}
 def test_grid_config_validates(write, validate):
     code, out, lines = validate(write(GRID))
     assert (code, lines) == (0, [])
-    assert out.strip().endswith(": 6 combinations x 2 seeds x 4 searched learning rates = 48 trials")
+    assert out.splitlines()[0].endswith(": 6 combinations x 2 seeds x 4 searched learning rates = 48 trials")
 
 
 def test_every_problem_is_reported_at_once(write, validate):
