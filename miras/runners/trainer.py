@@ -26,6 +26,8 @@ from .health import HealthMonitor
 from .tasks.base import Task
 
 CHECKPOINT = "checkpoint.pt"
+PROGRESS_LINES = 20
+"""Progress lines a run prints when stderr is not a terminal (``progress=None``)."""
 EvalCallback = Callable[[int, dict[str, float]], None]
 
 
@@ -112,7 +114,9 @@ class Trainer:
         self.optimizer = make_optimizer(model, cfg, lr or cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: schedule(s, cfg))
         self.checkpoint_dir, self.on_eval = checkpoint_dir, on_eval
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.progress = progress
+        """True: a progress bar; False: silent; None: a bar on a terminal, else a line every
+        :data:`PROGRESS_LINES`-th of the run on stderr."""
         self.result = TrainResult(status="running")
         self.step = 0
         self.health = HealthMonitor()
@@ -221,6 +225,9 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.3f}")
+                elif self.progress is None and self.step % max(1, cfg.steps // PROGRESS_LINES) == 0:
+                    rate = tokens / train_seconds if train_seconds else 0.0
+                    print(f"step {self.step}/{cfg.steps}: loss {loss:.4f}, {rate:,.0f} tokens/s", file=sys.stderr)
                 if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
                     self.evaluate()
                 if cfg.checkpoint_every and (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps):
@@ -240,7 +247,7 @@ class Trainer:
         return self.result
 
     def _bar(self) -> Any:
-        if not self.progress:
+        if not (self.progress or (self.progress is None and sys.stderr.isatty())):
             return None
         from tqdm.auto import tqdm
 

@@ -101,3 +101,13 @@ def test_loss_decreases(name):
     first, last = sum(result.losses[:5]) / 5, sum(result.losses[-5:]) / 5
     assert last < first - 0.1, (first, last)
     assert result.tokens_per_second > 0 and result.peak_memory_mb > 0
+
+
+def test_without_a_terminal_progress_is_a_line_every_twentieth_of_the_run(capsys):
+    model, task, cfg = make(steps=40, eval_every=40, checkpoint_every=None)
+    Trainer(model, task, cfg, seed=0, progress=None).run()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ")]
+    assert len(lines) == 20 and lines[-1].startswith("step 40/40: loss ") and lines[-1].endswith(" tokens/s")
+    model, task, cfg = make(steps=4, eval_every=4, checkpoint_every=None)
+    Trainer(model, task, cfg, seed=0, progress=False).run()
+    assert "step " not in capsys.readouterr().err
