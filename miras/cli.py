@@ -140,7 +140,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         print(f"step {step}: {shown}", file=sys.stderr)
 
-    result = run_trial(trial, on_eval=report)
+    try:
+        result = run_trial(trial, on_eval=report)
+    except KeyboardInterrupt:
+        every = config.training.checkpoint_every
+        if args.workdir is None or every is None:
+            saved = "nothing was saved (give --workdir, and training.checkpoint_every, to resume a trial)"
+        else:
+            saved = f"checkpoints every {every} steps are in {args.workdir}: rerun the same command to resume"
+        print(f"interrupted: {saved}", file=sys.stderr)
+        return 130
     summary = {k: v for k, v in result.to_dict().items() if k not in ("losses", "history")}
     summary["final"] = result.final
     print(json.dumps(summary, indent=2, default=str))
