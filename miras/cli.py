@@ -15,7 +15,7 @@ from pydantic.fields import FieldInfo
 
 from .bench.command import register as register_bench
 from .reports.command import register as register_report
-from .search.command import OVERRIDES_HELP
+from .search.command import OVERRIDES_HELP, parse_with_overrides
 from .search.command import register as register_sweep
 from .space import AXES, BASELINES, PLUGIN_FAILURES, PRESETS, REGISTRIES, Option, RegistryError
 
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``miras`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_with_overrides(parser, argv)
     try:
         return args.func(args)
     except (RegistryError, UsageError) as error:  # e.g. a broken plugin, a combination not in the config

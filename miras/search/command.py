@@ -27,6 +27,19 @@ OVERRIDES_HELP = (
 )
 
 
+def parse_with_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv`` letting ``KEY=VALUE`` overrides come after the options too (argparse alone
+    gives a ``nargs="*"`` positional only the words before the first option)."""
+    args, extra = parser.parse_known_args(argv)
+    takes_overrides = hasattr(args, "overrides")
+    stray = [a for a in extra if not takes_overrides or a.startswith("-") or "=" not in a]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    return args
+
+
 def register(subparsers: Any) -> None:
     """Add the ``sweep`` subcommand to the ``miras`` command line."""
     parser = subparsers.add_parser(
@@ -106,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``run_sweep.py``: the ``sweep`` subcommand on its own."""
     parser = argparse.ArgumentParser(prog="run_sweep.py", description=DESCRIPTION)
     add_arguments(parser)
-    return cmd_sweep(parser.parse_args(argv))
+    return cmd_sweep(parse_with_overrides(parser, argv))
 
 
-__all__ = ["cmd_sweep", "main", "register"]
+__all__ = ["cmd_sweep", "main", "parse_with_overrides", "register"]

@@ -50,6 +50,19 @@ def test_validate_and_train_take_overrides(write, capsys) -> None:
     assert summary["status"] == "finished" and summary["steps"] == 2
 
 
+def test_overrides_may_follow_the_options(write, tmp_path, capsys) -> None:
+    path = write(CONFIG)
+    argv = ["train", str(path), "--seed", "1", "--workdir", str(tmp_path / "w"), "training.steps=3"]
+    assert main([*argv, "training.eval_every=1"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["steps"] == 3
+    assert "(seed 1)" in captured.err
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--no-such-option"])
+    assert stopped.value.code == 2
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
 def test_the_recorded_config_is_the_resolved_one(write) -> None:
     path = write(CONFIG)
     assert resolved_text(path) == path.read_text()
