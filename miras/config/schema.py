@@ -217,6 +217,12 @@ class ModelConfig(Section):
         "memory output) or none; auto: rms for memories with a normalised output, else none",
     )
     mlp: bool = Field(True, description="a SwiGLU MLP after the mixer in every block; false: mixers only (zoology)")
+    embed_scale: Literal["one", "sqrt_d"] = Field(
+        "one",
+        description="multiplier of the token embedding (tied, std 0.02) before the first block: one, or sqrt_d "
+        "(sqrt(d_model), as Vaswani et al.: a token's identity then stays at the scale the mixers add to the "
+        "residual stream; docs/semantics.md)",
+    )
 
     @field_validator("n_heads")
     @classmethod

@@ -96,6 +96,7 @@ class LanguageModel(nn.Module):
         self.arch, self.vocab_size = arch, vocab_size
         self.embed = nn.Embedding(vocab_size, d_model)
         nn.init.normal_(self.embed.weight, std=0.02)
+        self.embed_scale = d_model**0.5 if config.embed_scale == "sqrt_d" else 1.0
         blocks = []
         for kind in arch.layer_kinds(config.n_layers):
             if kind == "miras":
@@ -117,8 +118,12 @@ class LanguageModel(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.norm = RMSNorm(d_model)
 
+    def _embed(self, ids: Tensor) -> Tensor:
+        """``ids`` ``[...]`` -> the residual stream's start ``[..., d_model]`` (``model.embed_scale``)."""
+        return self.embed_scale * self.embed(ids)
+
     def forward(self, ids: Tensor) -> Tensor:
-        x = self.embed(ids)
+        x = self._embed(ids)
         for block in self.blocks:
             x = block(x)
         return self.norm(x) @ self.embed.weight.t()
@@ -150,7 +155,7 @@ class LanguageModel(nn.Module):
     @torch.no_grad()
     def step(self, ids: Tensor, cache: list[object]) -> tuple[Tensor, list[object]]:
         """One token per sequence: ``ids`` ``[B]`` -> logits ``[B, vocab]`` and the new cache."""
-        x = self.embed(ids)
+        x = self._embed(ids)
         new_cache = []
         for block, layer_cache in zip(self.blocks, cache, strict=True):
             x, layer_cache = block.step(x, layer_cache)

@@ -94,6 +94,21 @@ def test_blocks_without_mlp(name):
     assert_decoding_equals_forward(model, 9)
 
 
+@pytest.mark.parametrize("name", ["transformer", "gated_deltanet"])
+def test_embed_scale_multiplies_the_embedding_in_forward_and_decoding(name):
+    torch.manual_seed(0)
+    config = ModelConfig(d_model=D_MODEL, n_layers=1, n_heads=HEADS, gate_rank=8, embed_scale="sqrt_d")
+    model = LanguageModel(architecture(name), VOCAB, config).double()
+    ids = torch.randint(0, VOCAB, (2, 5))
+    start = model.blocks[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    seen: list[torch.Tensor] = []
+    model(ids)
+    start.remove()
+    torch.testing.assert_close(seen[0], D_MODEL**0.5 * model.embed(ids))
+    perturb(model)
+    assert_decoding_equals_forward(model, 7)
+
+
 @pytest.mark.parametrize(("name", "normalised"), [("titans", True), ("gated_deltanet", False)])
 def test_scales_auto_follow_the_memory_output(name, normalised):
     """auto: unit-RMS q, k and v for the LayerNorm MLP memory; unit-norm q, k and raw v for a linear one."""
