@@ -18,6 +18,12 @@ def default_out_dir(sweep: str, root: Path | None = None) -> Path:
     return runs / "report" if runs.is_dir() else root / "reports" / sweep
 
 
+def local_sweeps(root: Path | None = None) -> list[str]:
+    """Names of the sweeps with a store under ``runs/`` (``runs/<name>/mlflow.db``), sorted."""
+    runs = (root or Path.cwd()) / "runs"
+    return sorted(p.parent.name for p in runs.glob("*/mlflow.db"))
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Run ``miras report``; returns the exit code (0, or 2 when the store or the sweep is not found)."""
     from mlflow.exceptions import MlflowException
@@ -27,9 +33,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     uri = args.tracking_uri or default_tracking_uri(args.sweep)
     if uri is None:
+        found = local_sweeps()
         print(
             f"error: no MLflow store found for {args.sweep!r} (looked for runs/{args.sweep}/mlflow.db, "
-            "$MLFLOW_TRACKING_URI and ./mlflow.db); pass --tracking-uri",
+            "$MLFLOW_TRACKING_URI and ./mlflow.db); pass --tracking-uri. "
+            + (f"Sweeps in runs/: {', '.join(found)}" if found else "There is no sweep in runs/."),
             file=sys.stderr,
         )
         return 2

@@ -106,13 +106,15 @@ def test_cli_and_scaling_report(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert _cli("nope") == 2
-    assert "pass --tracking-uri" in capsys.readouterr().err
+    assert "pass --tracking-uri. There is no sweep in runs/." in capsys.readouterr().err
     assert _cli("nope", "--tracking-uri", store, "--no-log") == 2
     assert "no sweep named 'nope'" in capsys.readouterr().err
 
     (tmp_path / "runs" / "demo").mkdir(parents=True)
     (tmp_path / "runs" / "demo" / "mlflow.db").touch()
     assert default_tracking_uri("demo") == f"sqlite:///{tmp_path / 'runs' / 'demo' / 'mlflow.db'}"
+    assert _cli("nope") == 2
+    assert "Sweeps in runs/: demo" in capsys.readouterr().err
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     assert default_tracking_uri(SCALING) == store
     assert _cli(SCALING, "--no-log") == 0
