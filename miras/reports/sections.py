@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -63,17 +64,34 @@ class Assets:
         return [Image(path, caption)]
 
 
+def _fields(section: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
+    """``{a: 1, b: true}`` -> ``a 1, b true`` (a config section as written, YAML-style scalars)."""
+    shown = {key: value for key, value in section.items() if key not in skip}
+    scalars = {key: str(value).lower() if isinstance(value, bool) else value for key, value in shown.items()}
+    return ", ".join(f"{key} {value}" for key, value in scalars.items())
+
+
+def setting_lines(config: dict[str, Any]) -> list[str]:
+    """The model, training and search sections as the sweep's config gives them (unlisted fields default)."""
+    return [f"{name}: {_fields(config[name])}" for name in ("model", "training", "search") if config.get(name)]
+
+
 def overview(sweep: Sweep) -> list[Block]:
     trials = sweep.trials
     statuses = trials["status"].value_counts()
     lrs = trials.groupby([*sweep.cell, "seed"], dropna=False)["lr"].nunique().max() if "lr" in trials else 1
     search = f"best of up to {lrs} learning rates per cell and seed" if tuned_lr(sweep) else "one learning rate"
     tasks = ", ".join(sorted(trials["task"].dropna().astype(str).unique())) if "task" in trials else "unknown"
+    task = sweep.config.get("task")
+    if isinstance(task, dict) and len(task) > 1:
+        tasks += f" ({_fields(task, skip=('name',))})"
     return [
         Bullets(
             [
                 f"parent run `{sweep.parent_run_id}` in experiment `{sweep.experiment_id}` of `{sweep.tracking_uri}`",
                 f"task: {tasks}; objective: `{sweep.objective}` ({sweep.mode}imised)",
+                *setting_lines(sweep.config),
+                "fields not listed are at their defaults (docs/config.md)",
                 f"{len(trials)} trials: " + ", ".join(f"{n} {status}" for status, n in statuses.items()),
                 f"{trials['combination'].nunique()} combinations, seeds "
                 f"{', '.join(str(s) for s in sorted(trials['seed'].dropna().unique()))}; {search}",

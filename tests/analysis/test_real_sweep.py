@@ -50,6 +50,9 @@ def test_report_of_a_real_sweep(tmp_path: Path) -> None:
     health = pd.read_csv(report.folder / "tables" / "health.csv")
     assert len(health) == 8 and (health["grad_norm_max"] > 0).all() and (health["loss_vs_chance"] > 0).all()
     assert "gradient_norms.png" in {p.name for p in report.figures}
+    header = report.markdown.read_text().split("## Ranking")[0]
+    assert "task: mqar (vocab_size 64, seq_len 16, num_kv_pairs 2, train_examples 256" in header
+    assert "training: steps 10, batch_size 8" in header and "search: lr [0.001, 0.003]" in header
     client = MlflowClient(uri)
     run_id = trials.loc[trials["combination"] == "deltanet", "run_id"].iloc[0]
     metrics = set(client.get_run(run_id).data.metrics)
