@@ -106,18 +106,22 @@ class TrackingCallback(Callback):
 
 
 class ProgressCallback(Callback):
-    """Prints one line when a trial starts and one when it ends (status, objective, time)."""
+    """Prints one line when a trial starts and one when it ends (status, objective, time, and the
+    sweep's estimated time left: its elapsed time per ended trial times the trials left)."""
 
     def __init__(self, total: int, metric: str, stream: TextIO) -> None:
         self.total, self.metric, self.stream = total, metric, stream
         self.done = 0
         self.started: dict[str, float] = {}
+        self.first_start: float | None = None
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
     def on_trial_start(self, iteration: int, trials: list[TuneTrial], trial: TuneTrial, **info: Any) -> None:
-        self.started.setdefault(trial.trial_id, time.monotonic())
+        now = time.monotonic()
+        self.started.setdefault(trial.trial_id, now)
+        self.first_start = self.first_start if self.first_start is not None else now
         spec = _trial(trial)
         self._print(f"  start     {spec.name}  (lr {spec.lr:.3g}, run key {spec.key})")
 
@@ -139,12 +143,24 @@ class ProgressCallback(Callback):
             self._end(trial, FAILED, _error(trial))
 
     def _end(self, trial: TuneTrial, status: str, detail: str) -> None:
-        seconds = time.monotonic() - self.started.pop(trial.trial_id)
+        now = time.monotonic()
+        seconds = now - self.started.pop(trial.trial_id)
         self.done += 1
         width = len(str(self.total))
+        left = self.total - self.done
+        eta = ""
+        if left > 0 and self.first_start is not None:
+            eta = f"; about {_duration((now - self.first_start) / self.done * left)} left"
         self._print(
-            f"  [{self.done:>{width}}/{self.total}] {status:<9} {_trial(trial).name}  {detail}  ({seconds:.1f} s)"
+            f"  [{self.done:>{width}}/{self.total}] {status:<9} {_trial(trial).name}  {detail}  ({seconds:.1f} s{eta})"
         )
+
+
+def _duration(seconds: float) -> str:
+    """``42`` -> ``42 s``, ``150`` -> ``2.5 min``, ``7300`` -> ``2.0 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 __all__ = ["ProgressCallback", "TrackingCallback"]

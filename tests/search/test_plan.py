@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import time
+from types import SimpleNamespace
+
 import optuna
 import pytest
 from ray.tune.search import Searcher
 
 from miras.config import validate_config
+from miras.search.callbacks import ProgressCallback
 from miras.search.messages import OBJECTIVE
 from miras.search.params import NO_AXIS, trial_params
 from miras.search.plan import Plan, Trial
@@ -125,3 +130,19 @@ def test_a_resumed_search_retries_unfinished_rates_then_samples_new_ones(tmp_pat
     assert again == interrupted
     assert len({finished, interrupted, *new}) == 4  # no rate (so no run key) is drawn twice
     assert resumed.suggest("h") == Searcher.FINISHED
+
+
+def test_progress_lines_give_the_time_left(monkeypatch):
+    clock = iter([0.0, 0.0, 60.0, 200.0])
+    monkeypatch.setattr(time, "monotonic", lambda: next(clock))
+    trials = plan(space={"presets": ["deltanet"]}, seeds=[0, 1, 2]).fixed_trials()
+    tune = [SimpleNamespace(trial_id=str(i), config={"trial": t.to_config()}) for i, t in enumerate(trials)]
+    out = io.StringIO()
+    progress = ProgressCallback(total=3, metric="test_accuracy", stream=out)
+    progress.on_trial_start(0, [], tune[0])
+    progress.on_trial_start(0, [], tune[1])
+    progress._end(tune[0], "finished", "best test_accuracy 0.9")
+    progress._end(tune[1], "finished", "best test_accuracy 0.8")
+    lines = out.getvalue().splitlines()
+    assert lines[2] == "  [1/3] finished  deltanet-s0  best test_accuracy 0.9  (60.0 s; about 2.0 min left)"
+    assert lines[3].endswith("(200.0 s; about 1.7 min left)")
