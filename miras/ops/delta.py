@@ -103,8 +103,9 @@ def delta_scan(
     return out, (final(acc, mom) if output_final_state else None)
 
 
-def pseudo_tokens(p: Problem) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Keys, values ``[B, H, N, D]``, step sizes and decays ``[B, H, N]`` with ``N = steps * T``.
+def pseudo_tokens(p: Problem) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """Keys, values ``[B, H, N, D]``, step sizes and decays ``[B, H, N]`` with ``N = steps * T``
+    (decays ``None`` when the retention has none).
 
     Every token becomes ``steps`` pseudo-tokens with its ``k, v, beta``; its decay goes to the first.
     """
@@ -113,32 +114,39 @@ def pseudo_tokens(p: Problem) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     beta = p.gates["lr"].to(dtype)
     if c.algorithm.implicit:
         beta = implicit_lr(beta, p.k)
-    decay = p.gates["decay"].to(dtype) if c.retention.uses_decay else torch.ones_like(beta)
-    decay = torch.cat((decay, decay.new_ones(*decay.shape[:-1], steps - 1)), -1).flatten(-2)
+    decay = None
+    if c.retention.uses_decay:
+        decay = p.gates["decay"].to(dtype)
+        decay = torch.cat((decay, decay.new_ones(*decay.shape[:-1], steps - 1)), -1).flatten(-2)
     keys, values, beta = (x.repeat_interleave(steps, dim=2) for x in (p.k, p.v, beta.squeeze(-1)))
     return keys, values, beta, decay
 
 
 def chunked_delta_rule(
-    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, decay: Tensor, state: Tensor, chunk: int
+    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, decay: Tensor | None, state: Tensor, chunk: int
 ) -> tuple[Tensor, Tensor]:
     """The gated delta rule over ``N`` tokens, chunk by chunk.
 
-    ``q``, ``k`` ``[B, H, N, D_k]``, ``v`` ``[B, H, N, D_v]``, ``beta``, ``decay`` ``[B, H, N]``,
-    ``state`` ``S_0 = W_0^T`` ``[B, H, D_k, D_v]``. Returns every output ``[B, H, N, D_v]`` (read after
-    the write) and the final ``S`` ``[B, H, D_k, D_v]``. ``N`` is padded to a multiple of ``chunk`` with
-    tokens that change nothing (``k = v = 0``, ``beta = 0``, decay 1).
+    ``q``, ``k`` ``[B, H, N, D_k]``, ``v`` ``[B, H, N, D_v]``, ``beta``, ``decay`` ``[B, H, N]`` (``None``:
+    no decay, and no decay products to form), ``state`` ``S_0 = W_0^T`` ``[B, H, D_k, D_v]``. Returns
+    every output ``[B, H, N, D_v]`` (read after the write) and the final ``S`` ``[B, H, D_k, D_v]``.
+    ``N`` is padded to a multiple of ``chunk`` with tokens that change nothing (``k = v = 0``,
+    ``beta = 0``, decay 1).
     """
     length = k.shape[2]
     pad = -length % chunk
     q, k, v = (F.pad(x, (0, 0, 0, pad)).unflatten(2, (-1, chunk)) for x in (q, k, v))
-    beta = F.pad(beta, (0, pad)).unflatten(2, (-1, chunk))
+    beta = F.pad(beta, (0, pad)).unflatten(2, (-1, chunk)).unsqueeze(-1)
+    if decay is None:
+        u, y = ut_transform(k, v, beta, None, None)
+        starts, values, state = chunk_states(u, y, k, None, state)
+        return (q @ starts + torch.tril(q @ k.transpose(-1, -2)) @ values).flatten(2, 3)[:, :, :length], state
     decay = F.pad(decay, (0, pad), value=1.0).unflatten(2, (-1, chunk))
     gamma = decay_products(decay)  # [B, H, n, C, C]: G_ij = e^{g_i - g_j}, zero above the diagonal
     decay_from_start = decay.cumprod(-1).unsqueeze(-1)  # e^{g_i}, [B, H, n, C, 1]
     decay_to_end = gamma[..., -1, :].unsqueeze(-1)  # e^{g_C - g_i}, [B, H, n, C, 1]
     chunk_decay = decay_from_start[..., -1, :].unsqueeze(-1)  # e^{g_C}, [B, H, n, 1, 1]
-    u, y = ut_transform(k, v, beta.unsqueeze(-1), gamma, decay_from_start)
+    u, y = ut_transform(k, v, beta, gamma, decay_from_start)
     starts, values, state = chunk_states(u, y, k * decay_to_end, chunk_decay, state)
     inner = (q @ k.transpose(-1, -2)) * gamma  # [B, H, n, C, C], causal (diagonal included)
     out = (q * decay_from_start) @ starts + inner @ values
@@ -158,34 +166,40 @@ def decay_products(decay: Tensor) -> Tensor:
     return x.masked_fill(~torch.tril(ones), 0)
 
 
-def ut_transform(k: Tensor, v: Tensor, beta: Tensor, gamma: Tensor, decay: Tensor) -> tuple[Tensor, Tensor]:
+def ut_transform(
+    k: Tensor, v: Tensor, beta: Tensor, gamma: Tensor | None, decay: Tensor | None
+) -> tuple[Tensor, Tensor]:
     """Solve ``(I + L) [U | Y] = [beta V | beta e^g K]`` with ``L = strict_tril(beta K K^T * G)``.
 
     ``k`` ``[B, H, n, C, D_k]``, ``v`` ``[B, H, n, C, D_v]``, ``beta`` and ``decay = e^g``
-    ``[B, H, n, C, 1]``, ``gamma`` ``[B, H, n, C, C]``. Returns ``U`` ``[.., C, D_v]``, ``Y`` ``[.., C, D_k]``.
+    ``[B, H, n, C, 1]``, ``gamma`` ``[B, H, n, C, C]`` (both ``None``: no decay, ``G = 1``). Returns
+    ``U`` ``[.., C, D_v]``, ``Y`` ``[.., C, D_k]``.
     """
-    lower = torch.tril((beta * k) @ k.transpose(-1, -2) * gamma, -1)
+    scores = (beta * k) @ k.transpose(-1, -2)
+    lower = torch.tril(scores if gamma is None else scores * gamma, -1)
     system = lower + torch.eye(k.shape[-2], dtype=k.dtype, device=k.device)
-    rhs = torch.cat((beta * v, beta * decay * k), dim=-1)
+    rhs = torch.cat((beta * v, beta * k if decay is None else beta * decay * k), dim=-1)
     solution = torch.linalg.solve_triangular(system, rhs, upper=False, unitriangular=True)
     return solution.split((v.shape[-1], k.shape[-1]), dim=-1)
 
 
 def chunk_states(
-    u: Tensor, y: Tensor, k_end: Tensor, chunk_decay: Tensor, state: Tensor
+    u: Tensor, y: Tensor, k_end: Tensor, chunk_decay: Tensor | None, state: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The state at the start of every chunk, the corrected values ``V' = U - Y S_0``, the final state.
 
     The only sequential part. ``u`` ``[B, H, n, C, D_v]``, ``y`` and ``k_end = K * e^{g_C - g}``
-    ``[B, H, n, C, D_k]``, ``chunk_decay`` ``[B, H, n, 1, 1]``, ``state`` ``[B, H, D_k, D_v]``.
-    Returns ``[B, H, n, D_k, D_v]``, ``[B, H, n, C, D_v]`` and ``[B, H, D_k, D_v]``.
+    ``[B, H, n, C, D_k]``, ``chunk_decay`` ``[B, H, n, 1, 1]`` (``None``: no decay), ``state``
+    ``[B, H, D_k, D_v]``. Returns ``[B, H, n, D_k, D_v]``, ``[B, H, n, C, D_v]`` and ``[B, H, D_k, D_v]``.
     """
     starts, values = [], []
+    decays = [None] * u.shape[2] if chunk_decay is None else chunk_decay.unbind(2)
     # unbind, not indexing: the backward of one unbind is one stack, of n indexings n full-size zeros
-    for u_i, y_i, k_i, decay_i in zip(*(x.unbind(2) for x in (u, y, k_end, chunk_decay)), strict=True):
+    for u_i, y_i, k_i, decay_i in zip(*(x.unbind(2) for x in (u, y, k_end)), decays, strict=True):
         starts.append(state)
         values.append(u_i - y_i @ state)
-        state = decay_i * state + k_i.transpose(-1, -2) @ values[-1]
+        kept = state if decay_i is None else decay_i * state
+        state = kept + k_i.transpose(-1, -2) @ values[-1]
     return torch.stack(starts, dim=2), torch.stack(values, dim=2), state
 
 
