@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 from ..space import PRESETS
-from .grid import IMPL_CHOICES, BenchConfig, run_grid
-from .report import HEADER, environment, row, to_json, to_markdown, write_section
+from .grid import IMPL_CHOICES, BenchConfig, Cell, run_grid
+from .report import HEADER, environment, row, speedup, to_json, to_markdown, write_section
 
 DTYPES = ("float32", "bfloat16", "float16", "float64")
 
@@ -51,10 +51,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     env = environment(config)  # the commit measured, whatever changes during the run
     print(HEADER.format(baseline=args.baseline), flush=True)
-    cells, notes = run_grid(config, on_cell=lambda cell: print(row(cell), flush=True))
+    measured: list[Cell] = []
+    printed: list[float | None] = []
+
+    def show(cell: Cell) -> None:
+        measured.append(cell)
+        printed.append(speedup(cell, measured, args.baseline))
+        print(row(cell, printed[-1]), flush=True)
+
+    cells, notes = run_grid(config, on_cell=show)
     record = to_json(env, cells, notes, args.baseline)
+    # the table again only if a ratio became known after its row was printed (baseline measured later)
+    late = any(
+        shown is None and cell[f"speedup_vs_{args.baseline}"] is not None
+        for shown, cell in zip(printed, record["cells"], strict=True)
+    )
+    print("\n" + to_markdown(record, args.baseline, table=late))
     markdown = to_markdown(record, args.baseline)
-    print("\n" + markdown)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(record, indent=2) + "\n")

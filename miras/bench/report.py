@@ -103,8 +103,8 @@ def row(cell: Cell, ratio: float | None = None) -> str:
     return f"{head} {times} | {'' if ratio is None else f'{ratio:.2f}'} | {peak} | {cell.repeats} |"
 
 
-def to_markdown(record: dict[str, Any], baseline: str) -> str:
-    """The Markdown section of a :func:`to_json` record."""
+def to_markdown(record: dict[str, Any], baseline: str, table: bool = True) -> str:
+    """The Markdown section of a :func:`to_json` record (without its table: ``table=False``)."""
     env = record["environment"]
     shape = env["shape"]
     versions = ", ".join(f"{name} {version}" for name, version in env["versions"].items())
@@ -120,13 +120,12 @@ def to_markdown(record: dict[str, Any], baseline: str) -> str:
         f"median of up to {env['repeats']} runs within {env['max_seconds']:g} s per measurement",
         f"- tokens/s: B·T over the forward + backward time; × {baseline}: that over {baseline}'s at the same T",
         f"- peak MiB: {memory}",
-        "",
-        HEADER.format(baseline=baseline),
     ]
-    for cell in record["cells"]:
-        ratio = cell[f"speedup_vs_{baseline}"]
+    if table:
+        lines += ["", HEADER.format(baseline=baseline)]
         fields = {f.name for f in dataclasses.fields(Cell)}
-        lines.append(row(Cell(**{k: v for k, v in cell.items() if k in fields}), ratio))
+        for cell in record["cells"]:
+            lines.append(row(Cell(**{k: v for k, v in cell.items() if k in fields}), cell[f"speedup_vs_{baseline}"]))
     lines += ["", "Checks (every timed implementation first matched the reference):", ""]
     lines += [f"- {note}" for note in record["checks"]]
     return "\n".join(lines) + "\n"

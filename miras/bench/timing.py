@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import signal
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 
@@ -32,6 +36,30 @@ def budget(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+PROFILER_NOTICE = re.compile(r"^[A-Z]+:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \d+:\d+ \w+\.cpp:\d+\] ")
+"""A line of the C++ profiler's own log (``USDT:... SyncActivityProfilerHandler.cpp:52] profiler_start``)."""
+
+
+@contextlib.contextmanager
+def profiler_notices_dropped() -> Iterator[None]:
+    """Run the block with the C++ profiler's log lines, which it writes to file descriptor 2 on every
+    start and stop, left out of stderr; every other line written to stderr in the block is kept."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not PROFILER_NOTICE.match(line)))
+            sys.stderr.flush()
 
 
 def synchronize(device: str) -> None:
@@ -77,7 +105,7 @@ def peak_memory_mib(step: Callable[[], None], device: str) -> float:
         step()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - before) / 2**20
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with profiler_notices_dropped(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
     records = sorted(
         (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns()
@@ -96,4 +124,11 @@ def bounded_peak_mib(step: Callable[[], None], device: str, seconds: float) -> f
     return None
 
 
-__all__ = ["BudgetExceeded", "bounded_peak_mib", "forward_backward", "forward_only", "median_seconds"]
+__all__ = [
+    "BudgetExceeded",
+    "bounded_peak_mib",
+    "forward_backward",
+    "forward_only",
+    "median_seconds",
+    "profiler_notices_dropped",
+]

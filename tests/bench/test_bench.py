@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
-from miras.bench import grid
+from miras.bench import grid, timing
 from miras.bench.grid import BenchConfig, Cell, run_grid
 from miras.bench.peers import check_fla_gated_delta
 from miras.bench.report import speedup, write_section
@@ -41,7 +42,25 @@ def test_bench_writes_json_and_a_markdown_section(tmp_path: Path, capsys: pytest
     text = doc.read_text()
     assert text.startswith("# Benchmarks\n\nHand-written analysis stays.\n")
     assert "<!-- miras bench: cpu -->" in text and "| titans | chunked | 16 |" in text
-    assert "| titans | chunked | 16 |" in capsys.readouterr().out  # rows are printed as measured
+    out = capsys.readouterr().out
+    assert out.count("| titans | chunked | 16 |") == 1  # printed as measured, with its ratio, and not again
+    assert "| titans | chunked | 16 |" in out.split("| titans | reference")[1]
+
+
+def test_a_baseline_measured_later_prints_the_table_again(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--presets", "deltanet", "--impls", "chunked", "reference", *TINY]) == 0
+    assert capsys.readouterr().out.count("| deltanet | chunked | 16 |") == 2
+
+
+def test_the_profiler_notices_are_dropped_and_other_stderr_kept(capfd: pytest.CaptureFixture[str]) -> None:
+    with timing.profiler_notices_dropped():
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]):
+            torch.ones(2).sum()
+        os.write(2, b"USDT:2026-12-02 04:12:43 10421:10421 SyncActivityProfilerHandler.cpp:52] profiler_start\n")
+        os.write(2, b"a real warning\n")
+    err = capfd.readouterr().err
+    assert "profiler_start" not in err and "profiler_stop" not in err
+    assert "a real warning" in err
 
 
 def test_write_section_replaces_only_its_own_section(tmp_path: Path) -> None:
