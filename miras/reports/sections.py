@@ -101,6 +101,24 @@ def overview(sweep: Sweep) -> list[Block]:
     ]
 
 
+def interval_caveat(summary: pd.DataFrame, objective: str) -> list[Block]:
+    """A sentence when a t-interval of a fraction (an accuracy, bounded by 0 and 1) leaves that range:
+    the seeds are too few, or too spread, for the interval to say more than the range does."""
+    if "accuracy" not in objective or summary.empty:
+        return []
+    outside = summary[(summary["ci_low"] < 0) | (summary["ci_high"] > 1)]
+    if outside.empty:
+        return []
+    names = ", ".join(f"`{name}`" for name in outside["combination"])
+    return [
+        Text(
+            f"The 95% t-intervals of {names} leave [0, 1], the range of an accuracy: a t-interval does not "
+            "know the bound, so read the part outside as cut at it. A wide interval means the cell is not "
+            f"resolved at n = {int(outside['n'].min())}; more seeds narrow it."
+        )
+    ]
+
+
 def ranking_section(sweep: Sweep, assets: Assets, styles: dict[str, Style]) -> list[Block]:
     summary = combination_summary(sweep)
     return [
@@ -117,6 +135,7 @@ def ranking_section(sweep: Sweep, assets: Assets, styles: dict[str, Style]) -> l
             "memory or failed (listed under Failures)."
         ),
         assets.table(summary, "summary"),
+        *interval_caveat(summary, sweep.objective),
     ]
 
 

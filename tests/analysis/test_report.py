@@ -17,6 +17,7 @@ from sweep_store import ABLATION, BROKEN, SCALING
 from miras.analysis import Sweep, default_tracking_uri
 from miras.reports import write_report
 from miras.reports.command import register
+from miras.reports.sections import interval_caveat
 from miras.reports.style import combination_styles
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -132,3 +133,11 @@ def test_registering_the_command_stays_light() -> None:
     code = "import sys, miras.reports.command; print(sorted({'mlflow', 'matplotlib'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_an_accuracy_interval_outside_its_range_is_called_out() -> None:
+    summary = pd.DataFrame({"combination": ["a", "b"], "n": [3, 3], "ci_low": [0.6, 0.9], "ci_high": [1.14, 0.99]})
+    (note,) = interval_caveat(summary, "best_test_accuracy")
+    assert "The 95% t-intervals of `a` leave [0, 1]" in note.text and "n = 3" in note.text
+    assert interval_caveat(summary.iloc[1:], "best_test_accuracy") == []
+    assert interval_caveat(summary, "best_val_loss") == []  # a loss has no upper bound
