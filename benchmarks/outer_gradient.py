@@ -7,7 +7,7 @@ one column per length, and the growth from the first length to the last) under t
 versions and commit.
 
     python benchmarks/outer_gradient.py                     # results_lm's shape: d_model 128, 4 heads, vocab 4096
-    python benchmarks/outer_gradient.py --presets yaad --lengths 16 256 model.qk_norm=l2
+    python benchmarks/outer_gradient.py --presets yaad --lengths 16 256 --set model.qk_norm=l2
 """
 
 from __future__ import annotations
@@ -43,10 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lengths", nargs="+", type=int, default=[16, 64, 128, 256])
     parser.add_argument("--vocab", type=int, default=4096)
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("model", nargs="*", metavar="model.KEY=VALUE", help="ModelConfig fields, e.g. model.qk_norm=l2")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="model.KEY=VALUE",
+        help="a ModelConfig field, e.g. model.qk_norm=l2",
+    )
     args = parser.parse_args(argv)
     fields = {"d_model": 128, "n_heads": 4}
-    for item in args.model:
+    for item in args.set:
         key, _, value = item.partition("=")
         if not key.startswith("model.") or not value:
             parser.error(f"expected model.KEY=VALUE, got {item!r}")
