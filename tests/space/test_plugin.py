@@ -12,17 +12,22 @@ import pytest
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "miras-cauchy-bias"
 
 
-@pytest.fixture(scope="module")
-def plugin_env(tmp_path_factory):
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(FIXTURE)],
-        check=True,
-    )  # fmt: skip
+def install(target, *fixtures):
+    """pip-install the fixture packages into ``target``; the environment that puts it on the path."""
+    for fixture in fixtures:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+             "--target", str(target), str(fixture)],
+            check=True,
+        )  # fmt: skip
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), env.get("PYTHONPATH")]))
     return env
+
+
+@pytest.fixture(scope="module")
+def plugin_env(tmp_path_factory):
+    return install(tmp_path_factory.mktemp("site"), FIXTURE)
 
 
 def run(env, *args, **kwargs):
@@ -101,16 +106,7 @@ BROKEN = Path(__file__).parents[1] / "fixtures" / "miras-broken-plugin"
 @pytest.fixture(scope="module")
 def two_plugins_env(tmp_path_factory):
     """The Cauchy plugin and one that registers a bias, then raises on import."""
-    target = tmp_path_factory.mktemp("site-two")
-    for fixture in (FIXTURE, BROKEN):
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-             "--target", str(target), str(fixture)],
-            check=True,
-        )  # fmt: skip
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), env.get("PYTHONPATH")]))
-    return env
+    return install(tmp_path_factory.mktemp("site-two"), FIXTURE, BROKEN)
 
 
 def test_a_broken_plugin_takes_no_other_down(two_plugins_env, tmp_path):
