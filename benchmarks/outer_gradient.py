@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-import yaml
+from pydantic import ValidationError
 
 from miras.bench.report import git_commit
+from miras.config import apply_overrides
 from miras.config.schema import ModelConfig
 from miras.models import LanguageModel, architecture
 from miras.runners.health import gradient_norms
@@ -51,13 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         help="a ModelConfig field, e.g. model.qk_norm=l2",
     )
     args = parser.parse_args(argv)
-    fields = {"d_model": 128, "n_heads": 4}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        if not key.startswith("model.") or not value:
-            parser.error(f"expected model.KEY=VALUE, got {item!r}")
-        fields[key.removeprefix("model.")] = yaml.safe_load(value)
-    config = ModelConfig(**fields)
+    data: dict[str, Any] = {"model": {"d_model": 128, "n_heads": 4}}
+    problems = apply_overrides(data, args.set)
+    if problems or set(data) != {"model"}:
+        parser.error("; ".join(f"{where}: {why}" for where, why in problems) or "only model.KEY=VALUE fields")
+    try:
+        config = ModelConfig(**data["model"])
+    except ValidationError as error:
+        parser.error(str(error))
     print(
         f"device cpu ({platform.processor() or platform.machine()}), torch {torch.__version__}, "
         f"python {platform.python_version()}, commit {git_commit()}, {torch.get_num_threads()} threads"

@@ -66,9 +66,11 @@ class Assets:
 
 def _fields(section: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
     """``{a: 1, b: true}`` -> ``a 1, b true`` (a config section as written, YAML-style scalars)."""
-    shown = {key: value for key, value in section.items() if key not in skip}
-    scalars = {key: str(value).lower() if isinstance(value, bool) else value for key, value in shown.items()}
-    return ", ".join(f"{key} {value}" for key, value in scalars.items())
+    return ", ".join(
+        f"{key} {str(value).lower() if isinstance(value, bool) else value}"
+        for key, value in section.items()
+        if key not in skip
+    )
 
 
 def setting_lines(config: dict[str, Any]) -> list[str]:
