@@ -26,6 +26,7 @@ from .scaling import (
 from .stats import Interval, t_interval
 from .store import SweepNotFoundError, default_tracking_uri, find_parent_run
 from .tables import (
+    ablations,
     axis_effects,
     best_of_lr,
     combination_summary,
@@ -48,6 +49,7 @@ __all__ = [
     "PowerLaw",
     "Sweep",
     "SweepNotFoundError",
+    "ablations",
     "axis_effects",
     "best_of_lr",
     "combination_summary",

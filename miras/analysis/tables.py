@@ -1,4 +1,5 @@
-"""Ablation tables: best-of-LR, per-cell mean ± CI, paired axis effects, interactions, ranking, failures.
+"""Ablation tables: best-of-LR, per-cell mean ± CI, paired axis effects, ablation variants against their
+base, interactions, ranking, failures.
 
 A *cell* is a combination together with the settings that vary across the sweep (d_model,
 seq_len, ...); every table is computed on one row per cell and seed (:func:`best_of_lr`).
@@ -203,6 +204,56 @@ def axis_effects(sweep: Sweep, reference: dict[str, str] | None = None, metric: 
             )
     columns = ["axis", "option", "reference", "n_pairs", "effect", "ci_low", "ci_high", "wins"]
     return pd.DataFrame(rows, columns=columns)
+
+
+ABLATION_COLUMNS = [
+    "base",
+    "variant",
+    "n_pairs",
+    "base_mean",
+    "variant_mean",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "wins",
+]
+
+
+def ablations(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
+    """Per ablation variant: ``variant - base`` paired by seed (and the varying settings), best-of-LR
+    rows, mean with its 95% t-interval; ``wins`` counts pairs where the variant is better.
+
+    Variants are the trials with an ``ablation.base`` parameter (``space.ablations``); a variant whose
+    base has no finished trial at a seed has no pair there. Empty when the sweep has no ablations.
+    """
+    metric = _metric(sweep, metric)
+    if "ablation.base" not in sweep.trials:
+        return pd.DataFrame(columns=ABLATION_COLUMNS)
+    best = best_of_lr(sweep, metric)
+    keys = [*sweep.settings, "seed"]
+    rows = []
+    variants = sweep.trials.dropna(subset=["ablation.base"])
+    for (base, label), _ in variants.groupby(["ablation.base", "combination"], sort=False):
+        base_values = best[best["combination"] == base].set_index(keys)[metric]
+        values = best[best["combination"] == label].set_index(keys)[metric]
+        diff = (values - base_values).dropna()
+        interval = t_interval(diff.to_numpy())
+        wins = (diff > 0) if sweep.mode_of(metric) == "max" else (diff < 0)
+        paired = diff.index
+        rows.append(
+            {
+                "base": base,
+                "variant": label,
+                "n_pairs": interval.n,
+                "base_mean": float(base_values.loc[paired].mean()) if len(paired) else float("nan"),
+                "variant_mean": float(values.loc[paired].mean()) if len(paired) else float("nan"),
+                "effect": interval.mean,
+                "ci_low": interval.low,
+                "ci_high": interval.high,
+                "wins": int(wins.sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=ABLATION_COLUMNS)
 
 
 def interaction_pairs(sweep: Sweep) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@
 from .errors import ConfigError, Problem, format_problems
 from .load import apply_overrides, load_config, resolved_text, validate_config
 from .schema import (
+    AblationConfig,
     Combination,
     GridConfig,
     LmTask,
@@ -19,6 +20,7 @@ from .schema import (
 )
 
 __all__ = [
+    "AblationConfig",
     "Combination",
     "ConfigError",
     "GridConfig",

@@ -28,7 +28,19 @@ from pydantic import (
     model_validator,
 )
 
-from ..space import AXES, BASELINES, PRESETS, REGISTRIES, AxisChoice, MirasSpec, RegistryError
+from ..space import (
+    AXES,
+    BASELINES,
+    PRESETS,
+    REGISTRIES,
+    AxisChoice,
+    MirasSpec,
+    RegistryError,
+    Variant,
+    swap_axis,
+    swap_gate,
+)
+from ..space.presets import GateKind
 from .errors import Problem, pydantic_problems, suggest
 from .incompatible import incompatible_combinations
 
@@ -272,6 +284,19 @@ class TrainingConfig(Section):
 Entries = Annotated[list[AxisChoice], Field(min_length=1)]
 
 
+def _entry_problems(path: str, axis: str, choice: AxisChoice) -> list[Problem]:
+    """An unknown option, or bad params, of one axis entry at ``path``."""
+    try:
+        option = REGISTRIES[axis].get(choice.name)
+    except RegistryError as error:
+        return [(path, str(error))]
+    try:
+        option.params.model_validate(choice.params)
+    except ValidationError as error:
+        return pydantic_problems(error, option.params, f"{path}.params")
+    return []
+
+
 class GridConfig(Section):
     """A cross-product of the four axes; each entry an option name or ``{name, params}``."""
 
@@ -287,20 +312,72 @@ class GridConfig(Section):
 
     def problems(self) -> list[Problem]:
         """Unknown options and bad params of each entry; else the incompatible combinations."""
-        problems: list[Problem] = []
-        for axis in AXES:
-            for i, choice in enumerate(getattr(self, axis)):
-                path = f"space.grid.{axis}[{i}]"
-                try:
-                    option = REGISTRIES[axis].get(choice.name)
-                except RegistryError as error:
-                    problems.append((path, str(error)))
-                    continue
-                try:
-                    option.params.model_validate(choice.params)
-                except ValidationError as error:
-                    problems += pydantic_problems(error, option.params, f"{path}.params")
+        problems = [
+            problem
+            for axis in AXES
+            for i, choice in enumerate(getattr(self, axis))
+            for problem in _entry_problems(f"space.grid.{axis}[{i}]", axis, choice)
+        ]
         return problems or incompatible_combinations([getattr(self, axis) for axis in AXES])
+
+
+Axis = Literal["memory", "bias", "retention", "algorithm"]
+
+
+class AblationConfig(Section):
+    """A preset and its one-change variants: each ``swap`` value and each ``gates`` entry is one variant."""
+
+    base: str = Field(description="the Miras preset the variants start from (`miras list presets`)")
+    swap: dict[Axis, Entries] = Field(
+        {}, description="axis -> options; each option makes one variant with that axis changed, the rest kept"
+    )
+    gates: dict[str, GateKind] = Field(
+        {}, description="gate -> kind (data, channel, constant, one); each makes one variant with that gate changed"
+    )
+
+    @model_validator(mode="after")
+    def _some_change(self) -> AblationConfig:
+        if not self.swap and not self.gates:
+            raise ValueError("give swap and/or gates: the changes that make the variants")
+        return self
+
+    def variants(self) -> list[Variant]:
+        """Every variant, swaps first (in axis order as written), then gates (valid base only)."""
+        swaps = [swap_axis(self.base, axis, choice) for axis, choices in self.swap.items() for choice in choices]
+        return swaps + [swap_gate(self.base, gate, kind) for gate, kind in self.gates.items()]
+
+    def problems(self, path: str) -> list[Problem]:
+        """An unknown base; unknown options, bad params and incompatible specs of the swaps; gates the
+        base does not read, ``one`` for a gate other than lr; a variant equal to its base."""
+        if self.base not in PRESETS:
+            known = sorted(PRESETS)
+            what = (
+                f"{self.base!r} is an attention baseline, with no Miras axes to ablate"
+                if self.base in BASELINES
+                else f"unknown preset {self.base!r}"
+            )
+            return [(f"{path}.base", f"{what}; Miras presets: {', '.join(known)}{suggest(self.base, known)}")]
+        preset = PRESETS[self.base]
+        problems: list[Problem] = []
+        for axis, choices in self.swap.items():
+            for i, choice in enumerate(choices):
+                where = f"{path}.swap.{axis}[{i}]"
+                found = _entry_problems(where, axis, choice)
+                variant = swap_axis(self.base, axis, choice)
+                if not found and variant.spec.canonical() == preset.spec.canonical():
+                    found = [(where, f"{self.base} already has {axis} {choice.name!r} with these params: no change")]
+                incompatible = "; ".join(message for _, message in variant.spec.problems())
+                problems += found or ([(where, incompatible)] if incompatible else [])
+        reads = preset.spec.resolve().required_gates()
+        for gate, kind in self.gates.items():
+            where = f"{path}.gates.{gate}"
+            if gate not in reads:
+                problems.append((where, f"{self.base} reads the gates {', '.join(reads)}; not {gate!r}"))
+            elif kind == "one" and gate != "lr":
+                problems.append((where, f"only the lr gate can be fixed to one, not {gate!r}"))
+            elif preset.gates.get(gate, "data") == kind:
+                problems.append((where, f"{self.base} already produces {gate} as {kind!r}: no change"))
+        return problems
 
 
 class SpaceConfig(Section):
@@ -310,11 +387,14 @@ class SpaceConfig(Section):
         [], description="preset or attention-baseline names (`miras list presets`: e.g. titans, transformer)"
     )
     grid: GridConfig | None = Field(None, description="cross-product of the four axes")
+    ablations: list[AblationConfig] = Field(
+        [], description="presets with one change at a time: each base runs with every variant"
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> SpaceConfig:
-        if not self.presets and self.grid is None:
-            raise ValueError("give at least one of presets and grid")
+        if not self.presets and self.grid is None and not self.ablations:
+            raise ValueError("give at least one of presets, grid and ablations")
         return self
 
     def problems(self, swa_window: int | None = None) -> list[Problem]:
@@ -330,6 +410,7 @@ class SpaceConfig(Section):
             problems.append(
                 ("model.swa_window", "set, but space.presets has no hybrid (*_h) preset or swa baseline to apply it to")
             )
+        problems += [p for i, ablation in enumerate(self.ablations) for p in ablation.problems(f"space.ablations[{i}]")]
         return problems + (self.grid.problems() if self.grid else [])
 
 
@@ -452,7 +533,7 @@ class TrackingConfig(Section):
 
 # --- the sweep -------------------------------------------------------------------------------
 
-Combination = tuple[str, MirasSpec | str]
+Combination = tuple[str, MirasSpec | Variant | str]
 
 
 class SweepConfig(Section):
@@ -482,16 +563,22 @@ class SweepConfig(Section):
         return self.space.problems(self.model.swa_window)
 
     def combinations(self) -> list[Combination]:
-        """``(label, preset name or MirasSpec)`` for every distinct combination: presets first, then
-        the grid (equal specs, e.g. an option given with and without its default params, once)."""
+        """``(label, preset name, MirasSpec or Variant)`` for every distinct combination: presets first,
+        then the grid (equal specs, e.g. an option given with and without its default params, once),
+        then each ablation's base (unless listed already) and its variants."""
         out: list[Combination] = [(name, name) for name in dict.fromkeys(self.space.presets)]
         specs: dict[str, MirasSpec] = {}
         for spec in self.space.grid.specs() if self.space.grid else ():
             specs.setdefault(json.dumps(spec.canonical(), sort_keys=True), spec)
-        return out + [(spec.shorthand(), spec) for spec in specs.values()]
+        out += [(spec.shorthand(), spec) for spec in specs.values()]
+        for ablation in self.space.ablations:
+            out.append((ablation.base, ablation.base))
+            out += [(variant.label, variant) for variant in ablation.variants()]
+        return list({label: (label, architecture) for label, architecture in out}.values())
 
 
 __all__ = [
+    "AblationConfig",
     "Combination",
     "GridConfig",
     "LmTask",

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config.schema import ModelConfig
-from ..space import BASELINES, PRESETS, MirasSpec
+from ..space import BASELINES, PRESETS, MirasSpec, Variant
 from ..space.presets import DEFAULT_SWA_WINDOW
 from .attention import Attention
 from .gates import GateKind
@@ -42,10 +42,14 @@ class Architecture:
         return ["miras" if i % 2 == 0 else "attention" for i in range(n_layers)]
 
 
-def architecture(name_or_spec: str | MirasSpec, window: int | None = None) -> Architecture:
-    """A preset name, a baseline name (``transformer``, ``swa``) or a free spec -> its architecture."""
+def architecture(name_or_spec: str | MirasSpec | Variant, window: int | None = None) -> Architecture:
+    """A preset name, a baseline name (``transformer``, ``swa``), a free spec or an ablation variant
+    (a hybrid base's variant keeps its window) -> its architecture."""
     if isinstance(name_or_spec, MirasSpec):
         return Architecture(name_or_spec.shorthand(), name_or_spec)
+    if isinstance(name_or_spec, Variant):
+        base = architecture(name_or_spec.base, window)
+        return Architecture(name_or_spec.label, name_or_spec.spec, dict(name_or_spec.gates), base.window)
     name = name_or_spec
     if name == "transformer":
         return Architecture(name)

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from ..analysis import (
     SCALING_AXES,
     Sweep,
+    ablations,
     axis_effects,
     combination_summary,
     context_points,
@@ -162,6 +163,22 @@ def effects_section(sweep: Sweep, assets: Assets) -> list[Block]:
     ]
 
 
+def ablations_section(sweep: Sweep, assets: Assets) -> list[Block]:
+    """The ablation variants of ``space.ablations`` against their base (nothing when the sweep has none)."""
+    table = ablations(sweep)
+    if table.empty:
+        return []
+    return [
+        Heading("Ablations"),
+        Text(
+            f"Each variant changes one thing of its base (`-<axis>=<option>` or `-gate.<name>=<kind>`). `effect` is "
+            f"the mean over seeds of variant − base in {metric_label(sweep.objective)} (best-of-LR, paired by seed "
+            "and setting), with a 95% t-interval; `wins` counts pairs where the variant is better."
+        ),
+        assets.table(table, "ablations"),
+    ]
+
+
 def interactions_section(sweep: Sweep, assets: Assets) -> list[Block]:
     pairs = interaction_pairs(sweep)
     blocks: list[Block] = [Heading("Interactions")]
@@ -286,6 +303,8 @@ METHOD = [
     "Best-of-LR: where a cell and seed has trials at several learning rates, the one with the best objective is "
     "kept (ties: the smaller learning rate), as zoology and MAD-lab report.",
     "Mean ± 95% CI: Student-t interval over seeds, mean ± t(0.975, n−1)·s/√n; none with one seed.",
+    "Ablations: differences variant − base between trials at the same seed and setting; their mean and "
+    "t-interval, as the paired effects.",
     "Paired effects: differences option − reference between trials equal in every other axis, setting and seed; "
     "their mean and t-interval. Exact data give a zero-width interval.",
     "Interactions: plain means per cell of two axes; with missing cells (failures) they mix the other axes "
@@ -301,6 +320,7 @@ def build(sweep: Sweep, assets: Assets) -> list[Block]:
         *overview(sweep),
         *ranking_section(sweep, assets, styles),
         *effects_section(sweep, assets),
+        *ablations_section(sweep, assets),
         *interactions_section(sweep, assets),
         *scaling_section(sweep, assets, styles),
         *frontier_section(sweep, assets, styles),

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config.schema import ModelConfig, Task, TrainingConfig
 from ..models import LanguageModel, architecture
-from ..space import MirasSpec
+from ..space import MirasSpec, Variant
 from .tasks import build_task
 from .trainer import EvalCallback, Trainer, TrainResult
 
@@ -20,14 +20,16 @@ DEFAULT_CACHE = Path.home() / ".cache" / "miras"
 
 
 class TrialConfig(BaseModel):
-    """Everything one trial needs: a single model (preset, baseline or spec), seed and learning rate."""
+    """Everything one trial needs: a single model (preset, baseline, spec or variant), seed and learning rate."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     task: Task
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
-    architecture: str | MirasSpec = Field(description="a preset or baseline name, or a MirasSpec")
+    architecture: str | MirasSpec | Variant = Field(
+        description="a preset or baseline name, a MirasSpec, or an ablation Variant"
+    )
     seed: int = Field(0, ge=0)
     lr: float | None = Field(None, gt=0, description="overrides training.lr")
     workdir: Path | None = Field(None, description="checkpoints go here; a rerun resumes from them")

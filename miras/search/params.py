@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from ..config import SweepConfig
-from ..space import AXES, BASELINES, PRESETS
+from ..space import AXES, BASELINES, PRESETS, Variant
 from .plan import Trial
 
 NO_AXIS = "-"
@@ -18,15 +18,24 @@ NO_AXIS = "-"
 
 
 def trial_params(config: SweepConfig, trial: Trial) -> dict[str, str]:
-    """``model``, the four axes and their ``<axis>.<param>``, ``seed``, ``lr``, ``task``, and every
-    ``task.*``, ``model.*`` and ``training.*`` field as the trial resolves it."""
+    """``model`` (a preset name, ``grid`` or ``ablation``), the four axes and their ``<axis>.<param>``,
+    for an ablation variant ``ablation.base`` and ``ablation.change``, ``seed``, ``lr``, ``task``, and
+    every ``task.*``, ``model.*`` and ``training.*`` field as the trial resolves it."""
     cell = trial.cell
     architecture = cell.architecture
     params: dict[str, Any] = {"model": architecture if isinstance(architecture, str) else "grid"}
+    if isinstance(architecture, Variant):
+        params |= {"model": "ablation", "ablation.base": architecture.base, "ablation.change": architecture.change}
     if isinstance(architecture, str) and architecture in BASELINES:
         params |= dict.fromkeys(AXES, NO_AXIS)
     else:
-        spec = PRESETS[architecture].spec if isinstance(architecture, str) else architecture
+        spec = (
+            PRESETS[architecture].spec
+            if isinstance(architecture, str)
+            else architecture.spec
+            if isinstance(architecture, Variant)
+            else architecture
+        )
         for axis, choice in spec.canonical().items():
             params[axis] = choice["name"]
             params |= {f"{axis}.{name}": value for name, value in choice["params"].items()}

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..config import LrRange, SweepConfig
-from ..space import BASELINES, PRESETS, MirasSpec
+from ..space import BASELINES, PRESETS, MirasSpec, Variant
 
-Architecture = str | MirasSpec
+Architecture = str | MirasSpec | Variant
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,9 @@ class Trial:
     def from_config(cls, data: dict[str, Any]) -> Trial:
         """Inverse of :meth:`to_config`."""
         architecture = data["architecture"]
-        if not isinstance(architecture, str):
-            architecture = MirasSpec.model_validate(architecture)
+        if isinstance(architecture, dict):
+            kind = Variant if "base" in architecture else MirasSpec
+            architecture = kind.model_validate(architecture)
         cell = Cell(data["combination"], architecture, data["d_model"], data["seed"])
         return cls(cell, data["lr"], data["name"], data["key"])
 
@@ -143,10 +144,13 @@ class Plan:
 
 
 def shorthand(architecture: Architecture) -> str:
-    """The spec shorthand of a preset or grid point (``lin-l2-l2-gd[grad_at=decayed]``, ``+swa512``
-    for hybrids), or ``attention`` for a baseline."""
+    """The spec shorthand of a preset, grid point or ablation variant (``lin-l2-l2-gd[grad_at=decayed]``,
+    ``+swa512`` for hybrids and their variants), or ``attention`` for a baseline."""
     if isinstance(architecture, MirasSpec):
         return architecture.shorthand()
+    if isinstance(architecture, Variant):
+        base = PRESETS[architecture.base]
+        return architecture.spec.shorthand() + (f"+swa{base.swa_window}" if base.hybrid else "")
     if architecture in BASELINES:
         return "attention"
     preset = PRESETS[architecture]
@@ -161,7 +165,11 @@ def run_key(resolved: dict[str, Any]) -> str:
 def _architecture_json(architecture: Architecture, canonical: bool = False) -> str | dict[str, Any]:
     if isinstance(architecture, str):
         return architecture
-    return architecture.canonical() if canonical else architecture.model_dump(mode="json")
+    if not canonical:
+        return architecture.model_dump(mode="json")
+    if isinstance(architecture, Variant):
+        return architecture.model_dump(mode="json") | {"spec": architecture.spec.canonical()}
+    return architecture.canonical()
 
 
 __all__ = ["Cell", "Plan", "Trial", "run_key", "shorthand"]

@@ -24,6 +24,7 @@ from .registry import (
 )
 from .retention import Retention
 from .spec import AxisChoice, Components, MirasSpec, SpecError
+from .variants import Variant, swap_axis, swap_gate
 
 __all__ = [
     "AXES",
@@ -50,10 +51,13 @@ __all__ = [
     "RegistryError",
     "Retention",
     "SpecError",
+    "Variant",
     "get_preset",
     "load_plugins",
     "register_algorithm",
     "register_bias",
     "register_memory",
     "register_retention",
+    "swap_axis",
+    "swap_gate",
 ]

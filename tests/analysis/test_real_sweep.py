@@ -59,3 +59,38 @@ def test_report_of_a_real_sweep(tmp_path: Path) -> None:
     assert {"health/grad_norm", "health/layer0/error_rms", "health/layer0/gate/lr/p95", "vocab_size"} <= metrics
     logged = {a.path for a in client.list_artifacts(find_parent_run(client, "tiny").info.run_id, "report")}
     assert "report/report.html" in logged
+
+
+ABLATION_CONFIG = """\
+name: tiny_ablation
+task: {name: mqar, vocab_size: 64, seq_len: 16, num_kv_pairs: 2, train_examples: 256, test_examples: 64}
+model: {d_model: 16, n_layers: 1, n_heads: 2, gate_rank: 4}
+training: {steps: 10, batch_size: 8, warmup_steps: 2, eval_every: 5, checkpoint_every: null}
+space:
+  ablations: [{base: deltanet, swap: {retention: [l2]}, gates: {lr: one}}]
+seeds: [0, 1]
+resources: {cpu: 1}
+"""
+
+
+def test_an_ablation_sweep_reports_each_variant_against_its_base(tmp_path: Path) -> None:
+    config = tmp_path / "tiny_ablation.yaml"
+    config.write_text(ABLATION_CONFIG)
+    runs = tmp_path / "runs" / "tiny_ablation"
+    argv = [sys.executable, str(RUN_SWEEP), str(config), "--out", str(runs), "--cache-dir", str(tmp_path / "cache")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    report = write_report("tiny_ablation", f"sqlite:///{runs / 'mlflow.db'}", runs / "report", log=False)
+    trials = pd.read_csv(report.folder / "tables" / "trials.csv")
+    assert len(trials) == 6 and set(trials["status"]) == {"finished"}
+    table = pd.read_csv(report.folder / "tables" / "ablations.csv").set_index("variant")
+    assert list(table.index) == ["deltanet -retention=l2", "deltanet -gate.lr=one"]
+    by_seed = trials.pivot_table(index="seed", columns="combination", values="best_test_accuracy")
+    for variant, row in table.iterrows():
+        diff = by_seed[variant] - by_seed["deltanet"]
+        assert row["n_pairs"] == 2 and row["base"] == "deltanet"
+        assert row["effect"] == pytest.approx(diff.mean(), abs=1e-12)
+        assert row["wins"] == int((diff > 0).sum())
+        assert row["ci_low"] <= row["effect"] <= row["ci_high"]
+    assert "## Ablations" in report.markdown.read_text()

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from miras.config import (
+    AblationConfig,
     GridConfig,
     LmTask,
     LrRange,
@@ -39,6 +40,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("training.", TrainingConfig),
     ("space.", SpaceConfig),
     ("space.grid.", GridConfig),
+    ("space.ablations.", AblationConfig),
     ("search.", SearchConfig),
     ("search.lr.", LrRange),
     ("resources.", ResourcesConfig),
@@ -88,6 +90,9 @@ def _type(tp: Any) -> str:
         return " or ".join(str(v) for v in get_args(tp))
     if get_origin(tp) is list:
         return f"list of {_type(get_args(tp)[0])}"
+    if get_origin(tp) is dict:
+        key, value = get_args(tp)
+        return f"mapping of ({_type(key)}) to ({_type(value)})"
     if tp is AxisChoice:
         return "option name or {name, params}"
     if isinstance(tp, type) and issubclass(tp, BaseModel):

@@ -61,7 +61,7 @@ MALFORMED = [
     case("warmup-over-steps", BASE + "training: {steps: 10, warmup_steps: 20}\n", "training.warmup_steps"),
     case("bad-precision", BASE + "training: {precision: fp16}\n", "training.precision", "'fp32' or 'bf16'"),
     # space
-    case("empty-space", BASE.replace("{presets: [deltanet]}", "{}"), "space", "at least one of presets and grid"),
+    case("empty-space", BASE.replace("{presets: [deltanet]}", "{}"), "space", "at least one of presets, grid and"),
     case(
         "unknown-preset",
         BASE.replace("[deltanet]", "[deltanet, titan]"),
@@ -112,6 +112,56 @@ MALFORMED = [
         "algorithm: [implicit_gd]}\n",
         "space.grid",
         "memory[1]=mlp x algorithm[0]=implicit_gd: implicit GD has a closed form only for a linear memory",
+    ),
+    # ablations
+    case(
+        "ablation-unknown-base",
+        BASE.replace("{presets: [deltanet]}", "{ablations: [{base: yad, swap: {bias: [l2]}}]}"),
+        "space.ablations[0].base",
+        "unknown preset 'yad'",
+        "did you mean 'yaad'?",
+    ),
+    case(
+        "ablation-of-a-baseline",
+        BASE.replace("{presets: [deltanet]}", "{ablations: [{base: transformer, swap: {bias: [l2]}}]}"),
+        "space.ablations[0].base",
+        "attention baseline",
+    ),
+    case(
+        "ablation-incompatible-swap",
+        BASE.replace("{presets: [deltanet]}", "{ablations: [{base: yaad, swap: {algorithm: [gd, implicit_gd]}}]}"),
+        "space.ablations[0].swap.algorithm[1]",
+        "implicit GD has a closed form only for a linear memory",
+    ),
+    case(
+        "ablation-unknown-option",
+        BASE.replace("{presets: [deltanet]}", "{ablations: [{base: yaad, swap: {bias: [hubr]}}]}"),
+        "space.ablations[0].swap.bias[0]",
+        "'hubr'",
+    ),
+    case(
+        "ablation-swap-to-the-same",
+        BASE.replace("{presets: [deltanet]}", "{ablations: [{base: yaad, swap: {retention: [l2]}}]}"),
+        "space.ablations[0].swap.retention[0]",
+        "yaad already has retention 'l2'",
+    ),
+    case(
+        "ablation-gate-not-read",
+        BASE.replace("{presets: [deltanet]}", "{ablations: [{base: yaad, gates: {momentum: constant}}]}"),
+        "space.ablations[0].gates.momentum",
+        "yaad reads the gates lr, decay, delta",
+    ),
+    case(
+        "ablation-gate-one",
+        BASE.replace("{presets: [deltanet]}", "{ablations: [{base: yaad, gates: {delta: one}}]}"),
+        "space.ablations[0].gates.delta",
+        "only the lr gate",
+    ),
+    case(
+        "ablation-without-change",
+        BASE.replace("{presets: [deltanet]}", "{ablations: [{base: yaad}]}"),
+        "space.ablations[0]",
+        "give swap and/or gates",
     ),
     # seeds
     case("no-seeds", BASE + "seeds: []\n", "seeds", "at least 1 item"),

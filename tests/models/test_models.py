@@ -6,7 +6,7 @@ import torch
 from miras.config.schema import ModelConfig
 from miras.models import LanguageModel, MirasMixer, architecture
 from miras.models.layers import CausalConv
-from miras.space import BASELINES, PRESETS, MirasSpec
+from miras.space import BASELINES, PRESETS, AxisChoice, MirasSpec, swap_axis, swap_gate
 
 VOCAB, D_MODEL, HEADS = 37, 16, 2
 
@@ -48,6 +48,19 @@ def test_hybrid_alternates_miras_and_sliding_window():
     kinds = [type(block.mixer).__name__ for block in model.blocks]
     assert kinds == ["MirasMixer", "Attention", "MirasMixer", "Attention"]
     assert model.blocks[1].mixer.window == 7
+
+
+def test_an_ablation_variant_builds_its_change_and_keeps_the_rest():
+    constant = build(swap_gate("yaad", "delta", "constant"))
+    mixer = constant.blocks[0].mixer
+    assert constant.arch.name == "yaad -gate.delta=constant"
+    assert (mixer.gates["delta"].kind, mixer.gates["lr"].kind) == ("constant", "channel")
+    linear = build(swap_axis("yaad_h", "memory", AxisChoice(name="linear")), n_layers=4, window=7)
+    kinds = [type(block.mixer).__name__ for block in linear.blocks]
+    assert kinds == ["MirasMixer", "Attention", "MirasMixer", "Attention"] and linear.blocks[1].mixer.window == 7
+    assert list(linear.blocks[0].mixer.initial) == ["W"]  # the linear memory's one weight
+    perturb(constant)
+    assert_decoding_equals_forward(constant, 5)
 
 
 def test_state_size_hand_count_linear_memory():

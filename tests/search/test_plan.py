@@ -146,3 +146,33 @@ def test_progress_lines_give_the_time_left(monkeypatch):
     lines = out.getvalue().splitlines()
     assert lines[2] == "  [1/3] finished  deltanet-s0  best test_accuracy 0.9  (60.0 s; about 2.0 min left)"
     assert lines[3].endswith("(200.0 s; about 1.7 min left)")
+
+
+def test_an_ablation_runs_its_base_and_one_variant_per_change():
+    ablation = {"base": "yaad", "swap": {"retention": ["none"], "bias": ["l2", {"name": "lp", "params": {"p": 2.0}}]}}
+    p = plan(space={"presets": ["yaad", "transformer"], "ablations": [{**ablation, "gates": {"delta": "constant"}}]})
+    assert [cell.combination for cell in p.cells] == [
+        "yaad",
+        "transformer",
+        "yaad -retention=none",
+        "yaad -bias=l2",
+        "yaad -bias=lp[p=2]",
+        "yaad -gate.delta=constant",
+    ]
+    trials = p.fixed_trials()
+    assert len({t.key for t in trials}) == len(trials)  # a gate kind alone changes the run key
+    assert all(Trial.from_config(t.to_config()) == t for t in trials)
+    params = {t.cell.combination: trial_params(p.config, t) for t in trials}
+    assert (
+        params["yaad -retention=none"].items()
+        >= {
+            "model": "ablation",
+            "ablation.base": "yaad",
+            "ablation.change": "retention=none",
+            "retention": "none",
+            "bias": "huber",
+            "memory": "mlp",
+        }.items()
+    )
+    assert params["yaad -bias=lp[p=2]"]["bias.p"] == "2.0"
+    assert "ablation.base" not in params["yaad"]
