@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import numpy as np
 import pandas as pd
@@ -72,13 +72,14 @@ def _run_row(run: Run) -> dict[str, object]:
     }
 
 
-def _axis_options(frame: pd.DataFrame) -> pd.DataFrame:
+def _axis_options(frame: pd.DataFrame, searched: Collection[str]) -> pd.DataFrame:
     """Add ``<axis>_option`` columns: the option's name with the parameters that vary among the trials
-    using that option (``lp(p=2)`` vs ``lp(p=3)``; just ``gd`` when every gd trial has the same ones)."""
+    using that option (``lp(p=2)`` vs ``lp(p=3)``; just ``gd`` when every gd trial has the same ones),
+    except ``searched`` ones (``bias.p`` searched: every trial of a cell is ``lp``)."""
     for axis in AXES:
         if axis not in frame:
             continue
-        param_columns = [c for c in frame.columns if c.startswith(f"{axis}.")]
+        param_columns = [c for c in frame.columns if c.startswith(f"{axis}.") and c not in searched]
         labels = pd.Series(None, index=frame.index, dtype=object)
         for name, rows in frame.groupby(axis, sort=False):
             varying = [c for c in param_columns if rows[c].astype(str).nunique() > 1]
@@ -108,8 +109,9 @@ def _order(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[first + params + rest]
 
 
-def trials_frame(runs: Iterable[Run]) -> pd.DataFrame:
-    """One row per trial run: identity, status, axes, parameters (typed), final metrics and ``tokens``."""
+def trials_frame(runs: Iterable[Run], searched: Collection[str] = ()) -> pd.DataFrame:
+    """One row per trial run: identity, status, axes, parameters (typed), final metrics and ``tokens``;
+    ``searched``: the paths of ``search.params``, which do not label axis options."""
     frame = pd.DataFrame([_run_row(run) for run in runs])
     if frame.empty:
         return pd.DataFrame(columns=["run_id", "combination", "status", "reason", "seed", "lr"])
@@ -117,16 +119,18 @@ def trials_frame(runs: Iterable[Run]) -> pd.DataFrame:
     for column in frame.columns:
         if column not in identity and not pd.api.types.is_numeric_dtype(frame[column]):
             frame[column] = _coerce(frame[column])
-    frame = _axis_options(frame)
+    frame = _axis_options(frame, searched)
     frame["tokens"] = _training_tokens(frame)
     return _order(frame).reset_index(drop=True)
 
 
-def varying_settings(trials: pd.DataFrame) -> list[str]:
-    """Setting columns (``task``, ``task.*``, ``model.*``, ``training.*``, except the searched ``lr``) that take
-    more than one value: with the combination, they identify a cell of the sweep."""
+def varying_settings(trials: pd.DataFrame, searched: Collection[str] = ()) -> list[str]:
+    """Setting columns (``task``, ``task.*``, ``model.*``, ``training.*``, except ``training.lr`` and the
+    other ``searched`` ones) that take more than one value: with the combination, they identify a cell
+    of the sweep."""
     columns = [c for c in trials.columns if c == "task" or c.startswith(SETTING_PREFIXES)]
-    return [c for c in columns if c != "training.lr" and trials[c].astype(str).nunique() > 1]
+    skip = {"training.lr", *searched}
+    return [c for c in columns if c not in skip and trials[c].astype(str).nunique() > 1]
 
 
 def history_frame(client: MlflowClient, runs: Iterable[Run], trials: pd.DataFrame) -> pd.DataFrame:

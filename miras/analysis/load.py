@@ -62,10 +62,15 @@ class Sweep:
         """Whether ``metric`` is maximised: the sweep's mode for its objective, else by the metric's name."""
         return self.mode if metric in (None, self.objective, self.metric) else default_mode(metric)
 
+    @property
+    def searched(self) -> list[str]:
+        """The paths of the config's ``search.params`` (searched settings beside the learning rate)."""
+        return searched_paths(self.config)
+
     @cached_property
     def settings(self) -> list[str]:
-        """Setting columns that vary across trials (with ``combination`` they name a cell)."""
-        return varying_settings(self.trials)
+        """Setting columns that vary across trials, searched ones aside (with ``combination`` they name a cell)."""
+        return varying_settings(self.trials, self.searched)
 
     @property
     def cell(self) -> list[str]:
@@ -85,6 +90,11 @@ def _quiet_downloads() -> Iterator[None]:
             del os.environ[PROGRESS_BAR]
         else:
             os.environ[PROGRESS_BAR] = previous
+
+
+def searched_paths(config: dict[str, Any]) -> list[str]:
+    """The paths of ``search.params`` in a parsed sweep config."""
+    return list((config.get("search") or {}).get("params") or {})
 
 
 def _config(client: MlflowClient, run_id: str) -> dict[str, Any]:
@@ -133,8 +143,8 @@ def load_sweep(
     client = MlflowClient(tracking_uri)
     parent = find_parent_run(client, sweep)
     runs = child_runs(client, parent)
-    trials = trials_frame(runs)
     config = _config(client, parent.info.run_id)
+    trials = trials_frame(runs, searched_paths(config))
     metric, mode = objective or _objective(trials, config)
     if metric not in trials and f"best_{metric}" not in trials:  # e.g. every trial failed: no result to show
         trials[metric] = float("nan")

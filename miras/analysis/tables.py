@@ -8,6 +8,7 @@ seq_len, ...); every table is computed on one row per cell and seed (:func:`best
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,9 @@ import pandas as pd
 from ..space import AXES
 from .load import Sweep
 from .stats import t_interval
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 COST_COLUMNS = ("n_params", "state_size", "flops_per_token", "tokens_per_second", "peak_memory_mb", "tokens")
 """Per-trial cost columns summarised (mean over seeds) beside the metric."""
@@ -254,6 +258,60 @@ def ablations(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=ABLATION_COLUMNS)
+
+
+IMPORTANCE_COLUMNS = ["combination", "param", "importance", "n_trials"]
+
+
+def searched_columns(sweep: Sweep) -> list[str]:
+    """The trial columns of the searched settings that take more than one value: ``lr`` and the
+    ``search.params`` paths."""
+    trials = sweep.trials
+    return [c for c in ["lr", *sweep.searched] if c in trials and trials[c].astype(str).nunique() > 1]
+
+
+def importance(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
+    """Per combination (and varying setting): Optuna's fANOVA importance of each searched setting for
+    the objective, over the completed trials of every seed; only for combinations where two or more
+    searched settings vary (one alone has importance 1). Distributions span the values tried (log
+    scale for a positive setting spanning more than a decade)."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+    metric = _metric(sweep, metric)
+    done = completed(sweep, metric)
+    rows = []
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for key, group in done.groupby(sweep.cell, dropna=False, sort=False):
+        varying = [c for c in searched_columns(sweep) if group[c].astype(str).nunique() > 1]
+        if len(varying) < 2 or len(group) < 3:
+            continue
+        study = optuna.create_study(direction="maximize" if sweep.mode_of(metric) == "max" else "minimize")
+        distributions = {c: _distribution(group[c]) for c in varying}
+        for _, trial in group.iterrows():
+            params = {c: _param(trial[c]) for c in varying}
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=trial[metric]))
+        found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
+        label = " ".join(str(part) for part in (key if isinstance(key, tuple) else (key,)))
+        rows += [
+            {"combination": label, "param": param, "importance": float(value), "n_trials": len(group)}
+            for param, value in found.items()
+        ]
+    return pd.DataFrame(rows, columns=IMPORTANCE_COLUMNS)
+
+
+def _param(value: object) -> object:
+    return float(value) if isinstance(value, int | float | np.number) else str(value)
+
+
+def _distribution(values: pd.Series) -> BaseDistribution:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.isna().any():
+        return CategoricalDistribution(sorted(values.astype(str).unique()))
+    low, high = float(numbers.min()), float(numbers.max())
+    return FloatDistribution(low, high, log=low > 0 and high / low > 10)
 
 
 def interaction_pairs(sweep: Sweep) -> list[tuple[str, str]]:

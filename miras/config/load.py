@@ -103,13 +103,16 @@ def resolved_text(path: str | Path, overrides: Sequence[str] = ()) -> str:
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> list[Problem]:
     """Set each ``key=value`` of ``overrides`` in ``data``, in order: ``key`` a dotted path
-    (``training.steps``; missing mappings are created), ``value`` parsed as YAML (``100``,
-    ``[titans, yaad]``, ``null``). Returns the problems of malformed overrides; the values are
-    validated with the rest of the config."""
+    (``training.steps``; missing mappings are created; under ``search.params`` the rest of the path
+    is one key, a searched setting: ``search.params.bias.p=[2,3]``), ``value`` parsed as YAML
+    (``100``, ``[titans, yaad]``, ``null``). Returns the problems of malformed overrides; the values
+    are validated with the rest of the config."""
     problems: list[Problem] = []
     for text in overrides:
         key, sep, raw = text.partition("=")
         parts = key.strip().split(".")
+        if parts[:2] == ["search", "params"] and len(parts) > 3:
+            parts = [*parts[:2], ".".join(parts[2:])]
         if not sep or not all(parts):
             problems.append((text, "an override is key=value with a dotted key, e.g. training.steps=100"))
             continue

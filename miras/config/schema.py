@@ -433,6 +433,39 @@ class LrRange(Section):
         return value
 
 
+class ParamRange(Section):
+    """A range of one searched setting: floats (``log`` for a log scale), or integers with ``int: true``."""
+
+    low: Float = Field(description="smallest value")
+    high: Float = Field(description="largest value; > low")
+    log: bool = Field(False, description="sample on a log scale (low > 0)")
+    int: bool = Field(False, description="integers from low to high (both whole numbers)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParamRange:
+        if self.high <= self.low:
+            raise ValueError(f"high must be greater than low {self.low:g} (got {self.high:g})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log scale needs low > 0 (got {self.low:g})")
+        if self.int and not (float(self.low).is_integer() and float(self.high).is_integer()):
+            raise ValueError(f"int: true needs whole-number bounds (got {self.low:g}, {self.high:g})")
+        return self
+
+
+Choice = Annotated[Float | str, Field(union_mode="left_to_right")]
+Choices = Annotated[list[Choice], Field(min_length=1), AfterValidator(_unique)]
+ParamSpace = Annotated[
+    Annotated[ParamRange, Tag("range")] | Annotated[Choices, Tag("values")],
+    Discriminator(
+        lambda value: (
+            "range" if isinstance(value, dict | ParamRange) else "values" if isinstance(value, list) else None
+        ),
+        custom_error_type="param_space",
+        custom_error_message="expected a range {low, high, log, int} or a list of values",
+    ),
+]
+
+
 def _lr_kind(value: Any) -> str | None:
     if isinstance(value, dict | LrRange):
         return "range"
@@ -455,24 +488,33 @@ class SearchConfig(Section):
 
     lr: LrSpace = Field(
         default_factory=lambda: LrRange(low=1e-4, high=1e-2),
-        description="a range {low, high, log}, or a list of values each tried once",
+        description="the learning rate (training.lr): a range {low, high, log}, or a list of values each tried "
+        "once; searched when given, or when params is empty",
     )
     trials_per_combination: Int | None = Field(
-        None, ge=1, description="trials per combination and seed for a range (null: 4); not with a list"
+        None,
+        ge=1,
+        description="trials per combination and seed where a searched setting is a range (null: 4); "
+        "not when every one is a list",
     )
     metric: str | None = Field(None, description="metric to optimise; null: the task's primary metric")
     mode: Literal["max", "min"] | None = Field(
         None, validate_default=True, description="max or min; required with a metric, else the primary metric's"
     )
     scheduler: Literal["none", "asha"] = Field("none", description="early stopping of bad trials: none or asha")
+    params: dict[str, ParamSpace] = Field(
+        {},
+        description="more searched settings: a dotted path (training.weight_decay, model.gate_rank, bias.p, "
+        "algorithm.batch_size) -> a range or a list; an axis parameter only for combinations whose option has it",
+    )
 
-    @field_validator("trials_per_combination")
-    @classmethod
-    def _only_for_ranges(cls, value: int | None, info: ValidationInfo) -> int | None:
-        lr = info.data.get("lr")
-        if value is not None and isinstance(lr, list):
-            raise ValueError(f"search.lr is a list of {len(lr)} values, each tried once: remove this key")
-        return value
+    @property
+    def searched(self) -> dict[str, LrRange | ParamRange | list[Any]]:
+        """Every searched setting by path: ``training.lr`` (``search.lr``, searched when given or when
+        ``params`` is empty), then ``params``."""
+        lr_given = "lr" in self.model_fields_set or not self.params or "training.lr" in self.params
+        lr = {"training.lr": self.params.get("training.lr", self.lr)} if lr_given else {}
+        return lr | {path: value for path, value in self.params.items() if path != "training.lr"}
 
     @field_validator("mode")
     @classmethod
@@ -486,8 +528,8 @@ class SearchConfig(Section):
 
     @property
     def trials(self) -> int:
-        """Trials per combination and seed."""
-        return len(self.lr) if isinstance(self.lr, list) else (self.trials_per_combination or 4)
+        """Trials per combination and seed where some setting is a range."""
+        return self.trials_per_combination or 4
 
 
 def _gpu(value: float) -> float:
@@ -559,8 +601,15 @@ class SweepConfig(Section):
         return self.task.primary_metric
 
     def problems(self) -> list[Problem]:
-        """Problems found against the registries and presets (empty when the config can run)."""
-        return self.space.problems(self.model.swa_window)
+        """Problems found against the registries and presets (empty when the config can run), then
+        those of the searched settings against the combinations (:mod:`miras.config.searched`)."""
+        from .searched import search_problems
+
+        problems = self.space.problems(self.model.swa_window)
+        if problems or self.search is None:
+            return problems
+        architectures = [architecture for _, architecture in self.combinations()]
+        return search_problems(self.search, architectures, {"model": self.model, "training": self.training})
 
     def combinations(self) -> list[Combination]:
         """``(label, preset name, MirasSpec or Variant)`` for every distinct combination: presets first,
@@ -586,6 +635,7 @@ __all__ = [
     "ModelConfig",
     "MqarTask",
     "NeedleTask",
+    "ParamRange",
     "ResourcesConfig",
     "SearchConfig",
     "Section",

@@ -19,12 +19,14 @@ from ..analysis import (
     context_points,
     failures,
     health_table,
+    importance,
     interaction,
     interaction_pairs,
     paper_view,
     ranking,
     scaling_fits,
     scaling_points,
+    searched_columns,
     tuned_lr,
     varies,
 )
@@ -82,8 +84,14 @@ def setting_lines(config: dict[str, Any]) -> list[str]:
 def overview(sweep: Sweep) -> list[Block]:
     trials = sweep.trials
     statuses = trials["status"].value_counts()
-    lrs = trials.groupby([*sweep.cell, "seed"], dropna=False)["lr"].nunique().max() if "lr" in trials else 1
-    search = f"best of up to {lrs} learning rates per cell and seed" if tuned_lr(sweep) else "one learning rate"
+    per_cell = int(trials.groupby([*sweep.cell, "seed"], dropna=False).size().max()) if len(trials) else 0
+    if sweep.searched:
+        search = f"best of up to {per_cell} trials per cell and seed, searching {', '.join(searched_columns(sweep))}"
+    elif tuned_lr(sweep):
+        lrs = trials.groupby([*sweep.cell, "seed"], dropna=False)["lr"].nunique().max()
+        search = f"best of up to {lrs} learning rates per cell and seed"
+    else:
+        search = "one learning rate"
     tasks = ", ".join(sorted(trials["task"].dropna().astype(str).unique())) if "task" in trials else "unknown"
     task = sweep.config.get("task")
     if isinstance(task, dict) and len(task) > 1:
@@ -176,6 +184,22 @@ def ablations_section(sweep: Sweep, assets: Assets) -> list[Block]:
             "and setting), with a 95% t-interval; `wins` counts pairs where the variant is better."
         ),
         assets.table(table, "ablations"),
+    ]
+
+
+def search_section(sweep: Sweep, assets: Assets) -> list[Block]:
+    """Importance of the searched settings per combination (nothing when fewer than two vary anywhere)."""
+    table = importance(sweep)
+    if table.empty:
+        return []
+    return [
+        Heading("Searched settings"),
+        Text(
+            f"How much of the spread of {metric_label(sweep.objective)} among a combination's trials each searched "
+            "setting explains (Optuna's fANOVA importance, summing to 1 per combination, over the trials of every "
+            "seed). With few trials these are rough: read them beside the trials' values in `trials.csv`."
+        ),
+        assets.table(table, "importance"),
     ]
 
 
@@ -321,6 +345,7 @@ def build(sweep: Sweep, assets: Assets) -> list[Block]:
         *ranking_section(sweep, assets, styles),
         *effects_section(sweep, assets),
         *ablations_section(sweep, assets),
+        *search_section(sweep, assets),
         *interactions_section(sweep, assets),
         *scaling_section(sweep, assets, styles),
         *frontier_section(sweep, assets, styles),

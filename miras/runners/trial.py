@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,9 @@ class TrialConfig(BaseModel):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     architecture: str | MirasSpec | Variant = Field(
         description="a preset or baseline name, a MirasSpec, or an ablation Variant"
+    )
+    axis_params: dict[str, dict[str, Any]] = Field(
+        {}, description="axis -> parameters merged into the architecture's spec (searched axis parameters)"
     )
     seed: int = Field(0, ge=0)
     lr: float | None = Field(None, gt=0, description="overrides training.lr")
@@ -59,6 +62,10 @@ def resolve_device(name: str) -> torch.device:
 
 def build_model(config: TrialConfig, vocab_size: int) -> LanguageModel:
     arch = architecture(config.architecture, window=config.model.swa_window)
+    if config.axis_params:
+        if arch.spec is None:
+            raise ValueError(f"{arch.name} is an attention baseline: it has no axis parameters to set")
+        arch = replace(arch, spec=arch.spec.with_params(config.axis_params))
     return LanguageModel(arch, vocab_size, config.model)
 
 

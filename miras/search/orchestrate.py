@@ -47,12 +47,13 @@ def run_trials(
             train, sweep=config, trials_dir=str(layout.trials_dir), cache_dir=cache_dir, threads=threads
         )
         resources = {"cpu": config.resources.cpu, "gpu": config.resources.gpu}
-        if plan.lr_range is None:
+        if not work.budget:
             param_space: dict[str, Any] = {"trial": tune.grid_search([trial.to_config() for trial in work.trials])}
             search_alg, samples = None, 1
         else:
             param_space = {}
-            search_alg, samples = CellSearch(plan, work.budget, layout.optuna_uri, work.done, mode), work.count
+            search = CellSearch(plan, work.budget, layout.optuna_uri, work.done, mode, fixed=work.trials)
+            search_alg, samples = search, work.count
         tuner = tune.Tuner(
             tune.with_resources(trainable, resources),
             param_space=param_space,

@@ -10,40 +10,36 @@ import json
 from typing import Any
 
 from ..config import SweepConfig
-from ..space import AXES, BASELINES, PRESETS, Variant
-from .plan import Trial
+from ..space import AXES, Variant
+from .plan import Plan, Trial
 
 NO_AXIS = "-"
 """The axis value of an attention baseline, which is not a Miras memory."""
 
 
 def trial_params(config: SweepConfig, trial: Trial) -> dict[str, str]:
-    """``model`` (a preset name, ``grid`` or ``ablation``), the four axes and their ``<axis>.<param>``,
-    for an ablation variant ``ablation.base`` and ``ablation.change``, ``seed``, ``lr``, ``task``, and
-    every ``task.*``, ``model.*`` and ``training.*`` field as the trial resolves it."""
+    """``model`` (a preset name, ``grid`` or ``ablation``), the four axes and their ``<axis>.<param>``
+    (searched values included), for an ablation variant ``ablation.base`` and ``ablation.change``,
+    ``seed``, ``lr``, ``task``, and every ``task.*``, ``model.*`` and ``training.*`` field as the trial
+    resolves it."""
     cell = trial.cell
     architecture = cell.architecture
+    settings = Plan(config).settings(cell, trial.lr, trial.values)
     params: dict[str, Any] = {"model": architecture if isinstance(architecture, str) else "grid"}
     if isinstance(architecture, Variant):
         params |= {"model": "ablation", "ablation.base": architecture.base, "ablation.change": architecture.change}
-    if isinstance(architecture, str) and architecture in BASELINES:
+    spec = settings.spec()
+    if spec is None:
         params |= dict.fromkeys(AXES, NO_AXIS)
     else:
-        spec = (
-            PRESETS[architecture].spec
-            if isinstance(architecture, str)
-            else architecture.spec
-            if isinstance(architecture, Variant)
-            else architecture
-        )
         for axis, choice in spec.canonical().items():
             params[axis] = choice["name"]
             params |= {f"{axis}.{name}": value for name, value in choice["params"].items()}
     task = config.task.model_dump(mode="json")
     params |= {"seed": cell.seed, "lr": trial.lr, "task": task.pop("name")}
     params |= _prefixed("task", task)
-    params |= _prefixed("model", config.model.at(cell.d_model).model_dump(mode="json"))
-    params |= _prefixed("training", config.training.model_copy(update={"lr": trial.lr}).model_dump(mode="json"))
+    params |= _prefixed("model", settings.model.model_dump(mode="json"))
+    params |= _prefixed("training", settings.training.model_dump(mode="json"))
     return {key: _text(value) for key, value in params.items()}
 
 

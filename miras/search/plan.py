@@ -1,22 +1,27 @@
-"""A sweep's trials: combinations x widths x seeds x learning rates, each named and keyed.
+"""A sweep's trials: combinations x widths x seeds x searched settings, each named and keyed.
 
 A *cell* is one combination at one model width and one seed. Without ``search`` a cell is one
-trial at ``training.lr``; with a list of learning rates it is one trial per rate; with a range
-it is ``search.trials`` trials whose rates the searcher picks (:mod:`miras.search.searcher`).
+trial at ``training.lr``. With ``search``, each cell has the searched settings that apply to its
+combination (``training.lr`` and ``search.params``): where every one is a list of values the cell
+runs each point of their cross product once; where one is a range it runs
+``search.trials_per_combination`` trials whose values its study samples (:mod:`miras.search.searcher`).
 
 Every trial has a *run key*: a hash of its resolved config (task, model at its width, training
-at its learning rate, architecture with every parameter filled in, seed). The key names the
-trial's checkpoint folder and tags its MLflow run, so a resumed sweep recognises finished work.
+at its learning rate, architecture with every parameter filled in, seed, searched axis
+parameters). The key names the trial's checkpoint folder and tags its MLflow run, so a resumed
+sweep recognises finished work.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..config import LrRange, SweepConfig
+from ..config import ModelConfig, SweepConfig, TrainingConfig
+from ..config.searched import Dimension, dimensions, spec_of, split_values
 from ..space import BASELINES, PRESETS, MirasSpec, Variant
 
 Architecture = str | MirasSpec | Variant
@@ -37,16 +42,18 @@ class Cell:
 
 @dataclass(frozen=True)
 class Trial:
-    """One trial: a cell at a learning rate, with its run name and run key."""
+    """One trial: a cell at a learning rate and the values of the other searched settings
+    (path -> value, e.g. ``{"bias.p": 2.5}``), with its run name and run key."""
 
     cell: Cell
     lr: float
     name: str
     key: str
+    values: dict[str, Any] = field(default_factory=dict)
 
     def to_config(self) -> dict[str, Any]:
         """A JSON-able form (the Tune config of the trial, an entry of ``trials.json``)."""
-        return {"name": self.name, "key": self.key, **self.cell.to_config(), "lr": self.lr}
+        return {"name": self.name, "key": self.key, **self.cell.to_config(), "lr": self.lr, "values": self.values}
 
     @classmethod
     def from_config(cls, data: dict[str, Any]) -> Trial:
@@ -56,7 +63,23 @@ class Trial:
             kind = Variant if "base" in architecture else MirasSpec
             architecture = kind.model_validate(architecture)
         cell = Cell(data["combination"], architecture, data["d_model"], data["seed"])
-        return cls(cell, data["lr"], data["name"], data["key"])
+        return cls(cell, data["lr"], data["name"], data["key"], dict(data.get("values") or {}))
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What a trial trains with: the sweep's sections and architecture with its searched values applied."""
+
+    model: ModelConfig
+    training: TrainingConfig
+    architecture: Architecture
+    axis_params: dict[str, dict[str, Any]]
+    """Searched axis parameters (axis -> name -> value), merged into the architecture's spec."""
+
+    def spec(self) -> MirasSpec | None:
+        """The Miras spec the trial trains (``None`` for an attention baseline)."""
+        spec = spec_of(self.architecture)
+        return None if spec is None else spec.with_params(self.axis_params)
 
 
 def _count(n: int, noun: str) -> str:
@@ -64,83 +87,145 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def _value_text(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 class Plan:
-    """The trials of a validated sweep config."""
+    """The trials of a validated sweep config.
+
+    Each cell has its own searched settings (:func:`miras.config.searched.dimensions`): where all of
+    them are lists it runs their cross product, each point once (fixed trials); where one is a range
+    it runs ``search.trials_per_combination`` trials sampled by its study (a searched cell).
+    """
 
     def __init__(self, config: SweepConfig) -> None:
         self.config = config
-        search = config.search
-        self.lr_range: LrRange | None = None
-        """The range the searcher samples, or ``None`` when every learning rate is fixed."""
-        self.lrs: list[float] = [config.training.lr]
-        """The fixed learning rates of every cell (empty for a range)."""
-        if search is not None and isinstance(search.lr, LrRange):
-            self.lr_range, self.lrs = search.lr, []
-        elif search is not None:
-            self.lrs = list(search.lr)
-        self.per_cell = search.trials if search is not None else 1
-        """Trials per cell."""
         self.cells = [
             Cell(label, architecture, width, seed)
             for label, architecture in config.combinations()
             for width in config.model.widths
             for seed in config.seeds
         ]
+        self._dimensions = {
+            label: dimensions(config.search, architecture) for label, architecture in config.combinations()
+        }
+
+    def dimensions(self, cell: Cell) -> list[Dimension]:
+        """The settings searched in ``cell`` (``training.lr`` first when searched)."""
+        return self._dimensions[cell.combination]
+
+    def searched(self, cell: Cell) -> bool:
+        """Whether a study samples this cell's trials (some setting is a range)."""
+        return any(d.is_range for d in self.dimensions(cell))
+
+    @property
+    def searched_cells(self) -> list[Cell]:
+        return [cell for cell in self.cells if self.searched(cell)]
+
+    @property
+    def budget(self) -> int:
+        """Trials per searched cell."""
+        return self.config.search.trials if self.config.search is not None else 1
 
     @property
     def total(self) -> int:
-        return len(self.cells) * self.per_cell
+        return len(self.fixed_trials()) + self.budget * len(self.searched_cells)
 
     def fixed_trials(self) -> list[Trial]:
-        """Every trial when the learning rates are fixed (empty for a searched range)."""
-        return [self.trial(cell, lr) for cell in self.cells for lr in self.lrs]
+        """Every trial of the cells that are not searched: the cross product of their listed values."""
+        trials = []
+        for cell in self.cells:
+            if self.searched(cell):
+                continue
+            dims = self.dimensions(cell)
+            for point in itertools.product(*(d.values for d in dims)):
+                trials.append(self.trial(cell, dict(zip((d.path for d in dims), point, strict=True))))
+        return trials
 
-    def trial(self, cell: Cell, lr: float) -> Trial:
-        """The trial of ``cell`` at ``lr``."""
-        return Trial(cell, lr, self.name(cell, lr), run_key(self.resolved(cell, lr)))
+    def trial(self, cell: Cell, values: dict[str, Any]) -> Trial:
+        """The trial of ``cell`` at the searched ``values`` (path -> value; ``training.lr`` missing:
+        the config's rate)."""
+        values = dict(values)
+        lr = float(values.pop("training.lr", self.config.training.lr))
+        return Trial(cell, lr, self.name(cell, lr, values), run_key(self.resolved(cell, lr, values)), values)
 
     def cell_name(self, cell: Cell) -> str:
         """``<label>[-d<width>]-s<seed>``: the width only for a ladder."""
         width = f"-d{cell.d_model}" if len(self.config.model.widths) > 1 else ""
         return f"{cell.combination}{width}-s{cell.seed}"
 
-    def name(self, cell: Cell, lr: float) -> str:
-        """The MLflow run name: ``<label>[-d<width>]-s<seed>[-lr<lr>]`` (the rate only when searched)."""
-        return self.cell_name(cell) + (f"-lr{lr:.3g}" if self.config.search is not None else "")
+    def name(self, cell: Cell, lr: float, values: dict[str, Any] | None = None) -> str:
+        """The MLflow run name: ``<label>[-d<width>]-s<seed>[-lr<lr>][-<path><value>...]`` (the rate
+        only with ``search``, the other settings where searched)."""
+        rate = f"-lr{lr:.3g}" if self.config.search is not None else ""
+        return self.cell_name(cell) + rate + "".join(f"-{p}{_value_text(v)}" for p, v in (values or {}).items())
 
-    def resolved(self, cell: Cell, lr: float) -> dict[str, Any]:
+    def settings(self, cell: Cell, lr: float, values: dict[str, Any]) -> TrialSettings:
+        """The model, training and architecture of a trial of ``cell`` at ``lr`` and ``values``."""
+        model, training, axes = split_values(values)
+        return TrialSettings(
+            self.config.model.at(cell.d_model).model_copy(update=model),
+            self.config.training.model_copy(update={"lr": lr} | training),
+            cell.architecture,
+            axes,
+        )
+
+    def resolved(self, cell: Cell, lr: float, values: dict[str, Any] | None = None) -> dict[str, Any]:
         """Everything that determines the trial's outcome, as plain data."""
-        config = self.config
-        return {
-            "task": config.task.model_dump(mode="json"),
-            "model": config.model.at(cell.d_model).model_dump(mode="json"),
-            "training": config.training.model_copy(update={"lr": lr}).model_dump(mode="json"),
+        settings = self.settings(cell, lr, values or {})
+        resolved = {
+            "task": self.config.task.model_dump(mode="json"),
+            "model": settings.model.model_dump(mode="json"),
+            "training": settings.training.model_dump(mode="json"),
             "architecture": _architecture_json(cell.architecture, canonical=True),
             "seed": cell.seed,
         }
+        if settings.axis_params:  # only then: the keys of trials without searched axis params stay as they were
+            resolved["axis_params"] = settings.axis_params
+        return resolved
 
     def listing(self) -> list[dict[str, Any]]:
-        """Every trial as plain data (``trials.json``); a searched cell lists its range and trial count."""
-        if self.lr_range is None:
-            return [trial.to_config() | {"spec": shorthand(trial.cell.architecture)} for trial in self.fixed_trials()]
-        search = self.lr_range.model_dump() | {"trials": self.per_cell, "sampler": "optuna-tpe"}
-        return [
-            {"name": self.cell_name(cell), **cell.to_config(), "lr": search, "spec": shorthand(cell.architecture)}
-            for cell in self.cells
-        ]
+        """Every trial as plain data (``trials.json``): fixed trials, then each searched cell with its
+        searched settings and trial count."""
+        fixed = [trial.to_config() | {"spec": shorthand(trial.cell.architecture)} for trial in self.fixed_trials()]
+        searched = []
+        for cell in self.searched_cells:
+            space = {
+                d.path: d.values if isinstance(d.values, list) else d.values.model_dump() for d in self.dimensions(cell)
+            }
+            search = {"space": space, "trials": self.budget, "sampler": "optuna-tpe"}
+            searched.append(
+                {
+                    "name": self.cell_name(cell),
+                    **cell.to_config(),
+                    "search": search,
+                    "spec": shorthand(cell.architecture),
+                }
+            )
+        return fixed + searched
 
     def describe(self) -> str:
-        """``4 combinations x 2 seeds x 3 learning rates = 24 trials`` (widths only for a ladder, rates only
-        with ``search``)."""
+        """``4 combinations x 2 seeds x 3 learning rates = 24 trials`` (widths only for a ladder, the
+        search only with ``search``; the searched settings when more than the learning rate)."""
         factors = [_count(len(self.config.combinations()), "combination")]
         if len(self.config.model.widths) > 1:
             factors.append(_count(len(self.config.model.widths), "width"))
         factors.append(_count(len(self.config.seeds), "seed"))
-        if self.lr_range is not None:
-            factors.append(_count(self.per_cell, "searched learning rate"))
-        elif self.config.search is not None:
-            factors.append(_count(len(self.lrs), "learning rate"))
-        return f"{' x '.join(factors)} = {_count(self.total, 'trial')}"
+        paths = list(dict.fromkeys(d.path for cell in self.cells for d in self.dimensions(cell)))
+        if paths == ["training.lr"] and self.searched_cells:
+            factors.append(_count(self.budget, "searched learning rate"))
+        elif paths == ["training.lr"]:
+            factors.append(_count(len(self.dimensions(self.cells[0])[0].values), "learning rate"))
+        text = f"{' x '.join(factors)} = {_count(self.total, 'trial')}"
+        if paths and paths != ["training.lr"]:
+            parts = (
+                [f"{_count(len(self.searched_cells), 'cell')} x {self.budget} sampled"] if self.searched_cells else []
+            )
+            fixed = len(self.fixed_trials())
+            parts += [_count(fixed, "grid point") if fixed else ""]
+            text += f" (searching {', '.join(paths)}: {', '.join(p for p in parts if p)})"
+        return text
 
 
 def shorthand(architecture: Architecture) -> str:
@@ -172,4 +257,4 @@ def _architecture_json(architecture: Architecture, canonical: bool = False) -> s
     return architecture.canonical()
 
 
-__all__ = ["Cell", "Plan", "Trial", "run_key", "shorthand"]
+__all__ = ["Cell", "Plan", "Trial", "TrialSettings", "run_key", "shorthand"]

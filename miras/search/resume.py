@@ -19,7 +19,7 @@ class Work:
     done: set[str]
     """Run keys of the finished trials."""
     trials: list[Trial] = field(default_factory=list)
-    """Fixed-rate trials without a finished run."""
+    """Fixed trials (cells without a range) without a finished run."""
     budget: dict[Cell, int] = field(default_factory=dict)
     """Searched cells: trials still to sample."""
 
@@ -30,11 +30,11 @@ class Work:
     @classmethod
     def left(cls, plan: Plan, finished: Sequence[Run]) -> Work:
         done = {run.data.tags.get(RUN_KEY, "") for run in finished}
-        if plan.lr_range is None:
-            return cls(done, trials=[trial for trial in plan.fixed_trials() if trial.key not in done])
-        cells = {(cell.combination, cell.d_model, cell.seed): cell for cell in plan.cells}
+        trials = [trial for trial in plan.fixed_trials() if trial.key not in done]
+        searched = plan.searched_cells
+        cells = {(cell.combination, cell.d_model, cell.seed): cell for cell in searched}
         used = Counter(cells.get(_identity(run)) for run in finished)
-        return cls(done, budget={cell: max(plan.per_cell - used[cell], 0) for cell in plan.cells})
+        return cls(done, trials, budget={cell: max(plan.budget - used[cell], 0) for cell in searched})
 
 
 def _identity(run: Run) -> tuple[str | None, int, int]:

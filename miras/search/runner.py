@@ -110,10 +110,27 @@ def _report(parent_id: str, layout: Layout, options: SweepOptions, say: Callable
 
 
 def _describe(entry: dict[str, Any]) -> str:
-    lr = entry["lr"]
-    rate = f"lr {lr:.3g}" if isinstance(lr, float) else f"lr ~ TPE[{lr['low']:g}, {lr['high']:g}] x {lr['trials']}"
-    key = f"  key {entry['key']}" if "key" in entry else ""
-    return f"{entry['name']:<32} {entry['spec']:<40} d_model {entry['d_model']}  seed {entry['seed']}  {rate}{key}"
+    """One line of the dry run: a fixed trial with its rate, values and run key, or a searched cell."""
+    if "search" in entry:
+        space = entry["search"]["space"]
+        shown = ", ".join(
+            f"{'lr' if path == 'training.lr' else path} ~ {_range(values)}" for path, values in space.items()
+        )
+        setting = f"TPE x {entry['search']['trials']}: {shown}"
+    else:
+        values = "".join(
+            f", {path} {value:.3g}" if isinstance(value, float) else f", {path} {value}"
+            for path, value in entry["values"].items()
+        )
+        setting = f"lr {entry['lr']:.3g}{values}  key {entry['key']}"
+    return f"{entry['name']:<32} {entry['spec']:<40} d_model {entry['d_model']}  seed {entry['seed']}  {setting}"
+
+
+def _range(values: dict[str, Any] | list[Any]) -> str:
+    if isinstance(values, list):
+        return "{" + ", ".join(map(str, values)) + "}"
+    kind = "int" if values.get("int") else "log" if values.get("log") else ""
+    return f"[{values['low']:g}, {values['high']:g}]{' ' + kind if kind else ''}"
 
 
 def _check_resources(config: SweepConfig, address: str | None) -> None:

@@ -1,10 +1,13 @@
-"""Best-of-N learning rates per cell: one Optuna TPE study per cell, driven through Ray Tune's OptunaSearch.
+"""Best-of-N search per cell: one Optuna TPE study per searched cell, driven through Ray Tune's OptunaSearch.
 
-Each cell (combination x width x seed) gets ``search.trials`` trials whose learning rate its own
-study samples from ``search.lr``; :class:`CellSearch` hands out their suggestions in turn so all
-cells progress together. Studies live in a sqlite file under the sweep's output folder and are
-loaded again on resume: rates that were tried but have no finished MLflow run are tried first
-(same rate, same run key, so the trial resumes from its checkpoint), then TPE samples the rest.
+Each searched cell (combination x width x seed with a range among its searched settings) gets
+``search.trials_per_combination`` trials whose values its own study samples: ``lr`` (the study's
+name for ``training.lr``) and every other setting of :meth:`Plan.dimensions` that applies to the
+cell, ranges as float or int distributions and lists as categorical ones. :class:`CellSearch`
+hands out their suggestions in turn so all cells progress together, after the sweep's fixed
+trials (cells without a range). Studies live in a sqlite file under the sweep's output folder and
+are loaded again on resume: values that were tried but have no finished MLflow run are tried
+first (same values, same run key, so the trial resumes from its checkpoint), then TPE samples the rest.
 """
 
 from __future__ import annotations
@@ -14,13 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.distributions import FloatDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from ..config.searched import Dimension
 from .messages import OBJECTIVE, Mode
-from .plan import Cell, Plan
+from .plan import Cell, Plan, Trial
+
+LR = "lr"
+"""The study's name of ``training.lr`` (the name studies have always used)."""
 
 
 @dataclass
@@ -32,6 +39,26 @@ class _Queue:
     searcher: OptunaSearch
 
 
+def study_param(path: str) -> str:
+    """The name of a searched setting in a cell's study."""
+    return LR if path == "training.lr" else path
+
+
+def distribution(dimension: Dimension) -> BaseDistribution:
+    """The Optuna distribution of a searched setting."""
+    values = dimension.values
+    if isinstance(values, list):
+        return CategoricalDistribution(values)
+    if getattr(values, "int", False):
+        return IntDistribution(int(values.low), int(values.high), log=values.log)
+    return FloatDistribution(values.low, values.high, log=values.log)
+
+
+def trial_values(params: dict[str, Any]) -> dict[str, Any]:
+    """A study's trial params -> the plan's values (path -> value)."""
+    return {("training.lr" if name == LR else name): value for name, value in params.items()}
+
+
 def tried(storage: optuna.storages.BaseStorage, study: str) -> list[FrozenTrial]:
     """The trials a cell's study already holds (none for a new study)."""
     if study not in optuna.study.get_all_study_names(storage):
@@ -39,41 +66,50 @@ def tried(storage: optuna.storages.BaseStorage, study: str) -> list[FrozenTrial]
     return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
 
 
-def retry_rates(
+def retry_points(
     storage: optuna.storages.BaseStorage, trials: list[FrozenTrial], plan: Plan, cell: Cell, done: set[str]
-) -> list[float]:
-    """Rates among ``trials`` (the cell's study) whose trial has no finished run, in the order tried.
+) -> list[dict[str, Any]]:
+    """Params among ``trials`` (the cell's study) whose trial has no finished run, in the order tried.
 
     Trials the study still holds as running or waiting (their driver was killed) are marked
     failed, so that TPE does not wait for them.
     """
-    rates: list[float] = []
+    points: list[dict[str, Any]] = []
     for trial in trials:
         if trial.state in (TrialState.RUNNING, TrialState.WAITING):
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        lr = trial.params.get("lr")
-        if lr is not None and lr not in rates and plan.trial(cell, lr).key not in done:
-            rates.append(lr)
-    return rates
+        if trial.params and trial.params not in points and plan.trial(cell, trial_values(trial.params)).key not in done:
+            points.append(dict(trial.params))
+    return points
 
 
 class CellSearch(Searcher):
-    """Suggests ``{"trial": ...}`` configs, taking turns among the cells that still have trials to run."""
+    """Suggests ``{"trial": ...}`` configs: the ``fixed`` trials first, then taking turns among the
+    searched cells that still have trials to run."""
 
-    def __init__(self, plan: Plan, remaining: dict[Cell, int], storage_url: str, done: set[str], mode: Mode) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        remaining: dict[Cell, int],
+        storage_url: str,
+        done: set[str],
+        mode: Mode,
+        fixed: list[Trial] | None = None,
+    ) -> None:
         super().__init__(metric=OBJECTIVE, mode=mode)
-        if plan.lr_range is None:
-            raise ValueError("CellSearch samples a learning-rate range; this sweep has fixed rates")
         self.plan = plan
+        self.fixed = list(fixed or [])
         storage = optuna.storages.RDBStorage(storage_url)
-        space = {"lr": FloatDistribution(plan.lr_range.low, plan.lr_range.high, log=plan.lr_range.log)}
         self.queues: list[_Queue] = []
         for cell, count in remaining.items():
             if count <= 0:
                 continue
+            if not plan.searched(cell):
+                raise ValueError(f"cell {plan.cell_name(cell)} has no range to sample: it runs as fixed trials")
+            space = {study_param(d.path): distribution(d) for d in plan.dimensions(cell)}
             study = plan.cell_name(cell)
             previous = tried(storage, study)
-            retry = retry_rates(storage, previous, plan, cell, done)[:count]
+            retry = retry_points(storage, previous, plan, cell, done)[:count]
             # Seeded by the cell and the trials so far: reproducible, and a resumed study does
             # not replay the rates its first session drew (same rate = same run key).
             seed = zlib.crc32(study.encode()) + len(previous)
@@ -84,13 +120,15 @@ class CellSearch(Searcher):
                 sampler=optuna.samplers.TPESampler(seed=seed),
                 study_name=study,
                 storage=storage,
-                points_to_evaluate=[{"lr": lr} for lr in retry] or None,
+                points_to_evaluate=retry or None,
             )
             self.queues.append(_Queue(cell, count, searcher))
         self.owner: dict[str, _Queue] = {}
         self.turn = 0
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.fixed:
+            return {"trial": self.fixed.pop(0).to_config()}
         waiting = [queue for queue in self.queues if queue.remaining > 0]
         if not waiting:
             return Searcher.FINISHED
@@ -101,7 +139,7 @@ class CellSearch(Searcher):
             return None
         queue.remaining -= 1
         self.owner[trial_id] = queue
-        return {"trial": self.plan.trial(queue.cell, params["lr"]).to_config()}
+        return {"trial": self.plan.trial(queue.cell, trial_values(params)).to_config()}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         if trial_id in self.owner:
@@ -113,4 +151,4 @@ class CellSearch(Searcher):
             queue.searcher.on_trial_complete(trial_id, result, error)
 
 
-__all__ = ["CellSearch", "retry_rates", "tried"]
+__all__ = ["CellSearch", "distribution", "retry_points", "study_param", "trial_values", "tried"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..config import SweepConfig
 from .messages import best, eval_report, final_report, worst
-from .plan import Trial
+from .plan import Plan, Trial
 
 
 def train(config: dict[str, Any], *, sweep: SweepConfig, trials_dir: str, cache_dir: str | None, threads: int) -> None:
@@ -30,11 +30,13 @@ def train(config: dict[str, Any], *, sweep: SweepConfig, trials_dir: str, cache_
         found = best(seen, mode)
         tune.report(eval_report(step, metrics, worst(mode) if found is None else found))
 
+    settings = Plan(sweep).settings(trial.cell, trial.lr, trial.values)
     trial_config = TrialConfig(
         task=sweep.task,
-        model=sweep.model.at(trial.cell.d_model),
-        training=sweep.training.model_copy(update={"lr": trial.lr}),
-        architecture=trial.cell.architecture,
+        model=settings.model,
+        training=settings.training,
+        architecture=settings.architecture,
+        axis_params=settings.axis_params,
         seed=trial.cell.seed,
         lr=trial.lr,
         workdir=Path(trials_dir) / trial.key,

@@ -70,6 +70,14 @@ class MirasSpec(BaseModel):
         """Build from names or ``(name, params)`` dicts: ``MirasSpec.of("linear", "l2", "none", "gd")``."""
         return cls(memory=memory, bias=bias, retention=retention, algorithm=algorithm)
 
+    def with_params(self, params: dict[str, dict[str, Any]]) -> MirasSpec:
+        """This spec with ``params`` (axis -> name -> value) merged into its options' parameters."""
+        updates = {
+            axis: getattr(self, axis).model_copy(update={"params": getattr(self, axis).params | values})
+            for axis, values in params.items()
+        }
+        return self.model_copy(update=updates)
+
     def problems(self) -> list[tuple[str, str]]:
         """Every problem of this spec as ``(path, message)``; empty when valid."""
         problems: list[tuple[str, str]] = []

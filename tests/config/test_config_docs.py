@@ -20,6 +20,7 @@ from miras.config import (
     ModelConfig,
     MqarTask,
     NeedleTask,
+    ParamRange,
     ResourcesConfig,
     SearchConfig,
     SpaceConfig,
@@ -43,6 +44,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("space.ablations.", AblationConfig),
     ("search.", SearchConfig),
     ("search.lr.", LrRange),
+    ("search.params.<path>.", ParamRange),
     ("resources.", ResourcesConfig),
     ("tracking.", TrackingConfig),
 ]
@@ -124,5 +126,5 @@ def test_every_field_has_its_row(row):
 
 
 def test_the_doc_has_no_other_field_rows():
-    documented = [line for line in DOC.read_text().splitlines() if re.match(r"\| `[a-z_.]+` \|", line)]
+    documented = [line for line in DOC.read_text().splitlines() if re.match(r"\| `[a-z_.<>]+` \|", line)]
     assert sorted(documented) == sorted(rows())

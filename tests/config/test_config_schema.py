@@ -64,8 +64,19 @@ def test_search_objective_defaults_to_the_tasks_primary_metric():
 def test_search_trials_for_a_range_and_for_a_list():
     search = validate_config(MINIMAL | {"search": {}}).search
     assert search.lr == LrRange(low=1e-4, high=1e-2, log=True) and search.trials == 4
+    assert search.searched == {"training.lr": search.lr}
     search = validate_config(MINIMAL | {"search": {"lr": [1e-3, 3e-4, 1e-4]}}).search
-    assert search.lr == [1e-3, 3e-4, 1e-4] and search.trials == 3
+    assert search.searched == {"training.lr": [1e-3, 3e-4, 1e-4]}
+
+
+def test_the_learning_rate_is_searched_when_given_or_when_nothing_else_is():
+    params = {"training.weight_decay": [0.0, 0.1]}
+    search = validate_config(MINIMAL | {"search": {"params": params}}).search
+    assert search.searched == params  # lr stays at training.lr
+    search = validate_config(MINIMAL | {"search": {"lr": [1e-3], "params": params}}).search
+    assert search.searched == {"training.lr": [1e-3], **params}
+    search = validate_config(MINIMAL | {"search": {"params": {"training.lr": [1e-3], **params}}}).search
+    assert search.searched == {"training.lr": [1e-3], **params}
 
 
 def test_relative_paths_are_resolved_against_the_config_folder(tmp_path):

@@ -163,6 +163,55 @@ MALFORMED = [
         "space.ablations[0]",
         "give swap and/or gates",
     ),
+    # searched settings
+    case(
+        "search-param-unknown-section",
+        BASE + "search: {params: {traning.weight_decay: [0.1]}}\n",
+        "search.params.traning.weight_decay",
+        "did you mean 'training'?",
+    ),
+    case(
+        "search-param-unknown-field",
+        BASE + "search: {params: {training.wd: [0.1]}}\n",
+        "search.params.training.wd",
+        "training has no field 'wd'",
+    ),
+    case(
+        "search-param-no-combination-has-it",
+        BASE + "search: {params: {bias.p: [2, 3]}}\n",
+        "search.params.bias.p",
+        "no combination's bias option has a parameter 'p'; their parameters: l2 (none)",
+    ),
+    case(
+        "search-param-range-outside-the-option",
+        BASE.replace("[deltanet]", "[moneta]") + "search: {params: {bias.p: {low: 0.5, high: 4}}}\n",
+        "search.params.bias.p.low",
+        "greater than or equal to 1",
+    ),
+    case(
+        "search-param-value-outside-the-field",
+        BASE + "search: {params: {model.gate_rank: [4, 0]}}\n",
+        "search.params.model.gate_rank[1]",
+        "greater than or equal to 1",
+    ),
+    case(
+        "search-lr-twice",
+        BASE + "search: {lr: [1e-3], params: {training.lr: [1e-2]}}\n",
+        "search.params.training.lr",
+        "search.lr is the shorthand",
+    ),
+    case(
+        "search-width",
+        BASE + "search: {params: {model.d_model: [32, 64]}}\n",
+        "search.params.model.d_model",
+        "give model.d_model a list of widths",
+    ),
+    case(
+        "search-int-range-not-whole",
+        BASE + "search: {params: {model.gate_rank: {low: 4.5, high: 8, int: true}}}\n",
+        "search.params.model.gate_rank",
+        "whole-number bounds",
+    ),
     # seeds
     case("no-seeds", BASE + "seeds: []\n", "seeds", "at least 1 item"),
     case("repeated-seed", BASE + "seeds: [0, 1, 0]\n", "seeds", "unique; repeated: 0"),

@@ -27,7 +27,7 @@ def test_dry_run_of_a_searched_range_shows_the_search(sweep_config, tmp_path, ca
     search = {"lr": {"low": 1e-4, "high": 1e-2}, "trials_per_combination": 3}
     config = sweep_config(space={"presets": ["gla"]}, search=search)
     assert main([str(config), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
-    assert "lr ~ TPE[0.0001, 0.01] x 3" in capsys.readouterr().out
+    assert "TPE x 3: lr ~ [0.0001, 0.01] log" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

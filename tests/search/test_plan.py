@@ -15,7 +15,7 @@ from miras.search.callbacks import ProgressCallback
 from miras.search.messages import OBJECTIVE
 from miras.search.params import NO_AXIS, trial_params
 from miras.search.plan import Plan, Trial
-from miras.search.searcher import CellSearch, retry_rates, tried
+from miras.search.searcher import CellSearch, retry_points, tried
 
 from .conftest import TINY
 
@@ -34,13 +34,13 @@ def test_presets_times_seeds_at_training_lr():
 def test_a_list_of_rates_is_a_grid_named_by_rate():
     p = plan(space={"presets": ["gla"]}, search={"lr": [3e-3, 1e-2]})
     assert [t.name for t in p.fixed_trials()] == ["gla-s0-lr0.003", "gla-s0-lr0.01"]
-    assert p.total == 2 and p.lr_range is None
+    assert p.total == 2 and p.searched_cells == []
 
 
 def test_a_range_leaves_the_rates_to_the_searcher():
     p = plan(space={"presets": ["gla"]}, seeds=[0, 1], search={"lr": {"low": 1e-4, "high": 1e-2}})
-    assert p.fixed_trials() == [] and p.total == 8 and p.per_cell == 4
-    assert [entry["lr"]["trials"] for entry in p.listing()] == [4, 4]
+    assert p.fixed_trials() == [] and p.total == 8 and p.budget == 4
+    assert [entry["search"]["trials"] for entry in p.listing()] == [4, 4]
 
 
 def test_a_width_ladder_names_each_width():
@@ -101,15 +101,15 @@ def storage(tmp_path):
     return optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
 
 
-def test_retry_rates_reruns_unfinished_rates_and_frees_stale_trials(storage):
+def test_retry_points_reruns_unfinished_values_and_frees_stale_trials(storage):
     p = plan(space={"presets": ["gla"]}, search={"lr": {"low": 1e-4, "high": 1e-2}})
     cell = p.cells[0]
     study = optuna.create_study(study_name="gla-s0", storage=storage, direction="maximize")
     space = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}
     finished, killed = study.ask(space), study.ask(space)
     study.tell(finished, 0.5)
-    done = {p.trial(cell, finished.params["lr"]).key}
-    assert retry_rates(storage, tried(storage, "gla-s0"), p, cell, done) == [killed.params["lr"]]
+    done = {p.trial(cell, {"training.lr": finished.params["lr"]}).key}
+    assert retry_points(storage, tried(storage, "gla-s0"), p, cell, done) == [killed.params]
     assert study.trials[1].state == optuna.trial.TrialState.FAIL
     assert tried(storage, "no-such-study") == []
 
@@ -125,7 +125,7 @@ def test_a_resumed_search_retries_unfinished_rates_then_samples_new_ones(tmp_pat
     finished, interrupted = rate(first.suggest("a")), rate(first.suggest("b"))
     first.on_trial_complete("a", {OBJECTIVE: 0.5, "training_iteration": 1})
     # The driver is killed here: "b" never completes, "c" and "d" were never asked for.
-    resumed = CellSearch(p, {cell: 3}, url, {p.trial(cell, finished).key}, "max")
+    resumed = CellSearch(p, {cell: 3}, url, {p.trial(cell, {"training.lr": finished}).key}, "max")
     again, *new = (rate(resumed.suggest(trial_id)) for trial_id in ("e", "f", "g"))
     assert again == interrupted
     assert len({finished, interrupted, *new}) == 4  # no rate (so no run key) is drawn twice
@@ -176,3 +176,51 @@ def test_an_ablation_runs_its_base_and_one_variant_per_change():
     )
     assert params["yaad -bias=lp[p=2]"]["bias.p"] == "2.0"
     assert "ablation.base" not in params["yaad"]
+
+
+CONDITIONAL = {"params": {"bias.p": {"low": 1.0, "high": 4.0}, "training.weight_decay": [0.0, 0.1]}}
+
+
+def test_each_combination_searches_the_settings_it_has():
+    p = plan(
+        space={"presets": ["moneta", "transformer"]}, seeds=[0, 1], search=CONDITIONAL | {"trials_per_combination": 3}
+    )
+    moneta, transformer = p.cells[0], p.cells[2]
+    assert [d.path for d in p.dimensions(moneta)] == ["bias.p", "training.weight_decay"]
+    assert [d.path for d in p.dimensions(transformer)] == ["training.weight_decay"]
+    assert p.searched_cells == p.cells[:2]  # moneta samples (a range); the transformer runs its list
+    assert [t.name for t in p.fixed_trials()] == [
+        f"transformer-s{seed}-lr0.001-training.weight_decay{wd}" for seed in (0, 1) for wd in ("0", "0.1")
+    ]
+    assert p.total == 2 * 3 + 4
+
+
+def test_searched_values_reach_the_trial_its_key_and_its_params():
+    p = plan(space={"presets": ["moneta"]}, search=CONDITIONAL)
+    cell = p.cells[0]
+    trial = p.trial(cell, {"training.lr": 3e-3, "bias.p": 2.5, "training.weight_decay": 0.1})
+    assert (trial.lr, trial.values) == (3e-3, {"bias.p": 2.5, "training.weight_decay": 0.1})
+    assert trial.name == "moneta-s0-lr0.003-bias.p2.5-training.weight_decay0.1"
+    assert Trial.from_config(trial.to_config()) == trial
+    assert trial.key != p.trial(cell, {"training.lr": 3e-3, "bias.p": 3.5, "training.weight_decay": 0.1}).key
+    settings = p.settings(cell, trial.lr, trial.values)
+    assert settings.training.weight_decay == 0.1 and settings.training.lr == 3e-3
+    assert settings.spec().bias.params == {"p": 2.5, "smooth": "sqrt"}  # merged into moneta's own params
+    params = trial_params(p.config, trial)
+    assert (params["bias.p"], params["bias.smooth"], params["training.weight_decay"]) == ("2.5", "sqrt", "0.1")
+    unsearched = plan(space={"presets": ["moneta"]}).fixed_trials()[0]
+    assert "axis_params" not in plan(space={"presets": ["moneta"]}).resolved(unsearched.cell, unsearched.lr)
+
+
+def test_a_cell_search_samples_only_its_settings_in_their_ranges(tmp_path):
+    p = plan(space={"presets": ["moneta", "transformer"]}, search=CONDITIONAL | {"trials_per_combination": 3})
+    moneta = p.cells[0]
+    fixed = p.fixed_trials()
+    search = CellSearch(p, {moneta: 3}, f"sqlite:///{tmp_path / 'optuna.db'}", set(), "max", fixed=fixed)
+    first = [Trial.from_config(search.suggest(str(i))["trial"]) for i in range(len(fixed))]
+    assert first == fixed  # the transformer's list first
+    sampled = [Trial.from_config(search.suggest(f"m{i}")["trial"]) for i in range(3)]
+    assert all(set(t.values) == {"bias.p", "training.weight_decay"} for t in sampled)
+    assert all(1.0 <= t.values["bias.p"] <= 4.0 and t.values["training.weight_decay"] in (0.0, 0.1) for t in sampled)
+    assert all(t.lr == 1e-3 for t in sampled)  # the learning rate is not searched here
+    assert search.suggest("end") == Searcher.FINISHED
