@@ -63,6 +63,20 @@ class Sweep:
         return self.mode if metric in (None, self.objective, self.metric) else default_mode(metric)
 
     @property
+    def objectives(self) -> list[tuple[str, Mode]]:
+        """Every ``(metric, mode)`` the sweep optimised: the config's ``search.objectives``, else the
+        one objective (the first of them is ``metric``, ``mode``)."""
+        listed = (self.config.get("search") or {}).get("objectives") or []
+        return [(o["metric"], o["mode"]) for o in listed] or [(self.metric, self.mode)]
+
+    @property
+    def searched_columns(self) -> list[str]:
+        """The trial columns of the searched settings that take more than one value (``lr`` and the
+        ``search.params`` paths)."""
+        trials = self.trials
+        return [c for c in ["lr", *self.searched] if c in trials and trials[c].astype(str).nunique() > 1]
+
+    @property
     def searched(self) -> list[str]:
         """The paths of the config's ``search.params`` (searched settings beside the learning rate)."""
         return searched_paths(self.config)
@@ -116,6 +130,9 @@ def _objective(trials: pd.DataFrame, config: dict[str, Any]) -> tuple[str, Mode]
     """The searched metric and mode: the config's ``search.metric``/``mode``, else the metric of the
     (shortest-named) ``best_*`` column, else the primary metric of the config's task."""
     search = config.get("search") or {}
+    if search.get("objectives"):
+        first = search["objectives"][0]
+        return first["metric"], first["mode"]
     if search.get("metric"):
         return search["metric"], search.get("mode") or default_mode(search["metric"])
     best = [c.removeprefix("best_") for c in trials.columns if c.startswith("best_")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,16 +167,47 @@ def context_points(sweep: Sweep) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def pareto_mask(x: np.ndarray, y: np.ndarray, x_better: str = "max", y_better: str = "max") -> np.ndarray:
-    """Points no other point beats on both x and y (``max``/``min`` says which way is better)."""
-    sx = np.asarray(x, dtype=float) * (1 if x_better == "max" else -1)
-    sy = np.asarray(y, dtype=float) * (1 if y_better == "max" else -1)
-    keep = np.isfinite(sx) & np.isfinite(sy)
-    mask = np.zeros(sx.size, dtype=bool)
+def pareto_mask(points: np.ndarray, better: Sequence[str]) -> np.ndarray:
+    """Rows of ``points`` ``[n, k]`` that no other row beats: at least as good on all ``k`` columns and
+    better on one (``better[j]``, ``max`` or ``min``, says which way column ``j`` is better). Rows with a
+    non-finite value are never on the front."""
+    signs = np.array([1.0 if way == "max" else -1.0 for way in better])
+    scores = np.asarray(points, dtype=float).reshape(len(points), len(signs)) * signs
+    keep = np.isfinite(scores).all(axis=1)
+    mask = np.zeros(len(scores), dtype=bool)
     for i in np.flatnonzero(keep):
-        dominated = keep & (sx >= sx[i]) & (sy >= sy[i]) & ((sx > sx[i]) | (sy > sy[i]))
-        mask[i] = not dominated.any()
+        at_least = (scores[keep] >= scores[i]).all(axis=1)
+        strictly = (scores[keep] > scores[i]).any(axis=1)
+        mask[i] = not (at_least & strictly).any()
     return mask
+
+
+def objective_columns(sweep: Sweep) -> list[tuple[str, str]]:
+    """``(column, mode)`` of every objective: ``best_<metric>`` where logged, else the metric itself."""
+    return [(f"best_{m}" if f"best_{m}" in sweep.trials else m, mode) for m, mode in sweep.objectives]
+
+
+def pareto_trials(sweep: Sweep) -> pd.DataFrame:
+    """Every finished trial with its objectives and ``pareto`` (no other finished trial beats it on all)."""
+    columns = objective_columns(sweep)
+    names = [c for c, _ in columns]
+    trials = sweep.trials[sweep.trials["status"] == "finished"]
+    trials = trials.dropna(subset=[c for c in names if c in trials])
+    keep = ["run_id", "run_name", *sweep.cell, "seed", *[c for c in sweep.searched_columns if c not in sweep.cell]]
+    frame = trials[[c for c in dict.fromkeys(keep + names) if c in trials]].copy()
+    frame["pareto"] = pareto_mask(frame[names].to_numpy(), [m for _, m in columns]) if len(frame) else []
+    return frame.reset_index(drop=True)
+
+
+def pareto_cells(sweep: Sweep) -> pd.DataFrame:
+    """Per cell: the mean over seeds of each objective of its best trial (best-of-search by the first
+    objective), and ``pareto`` among cells."""
+    columns = objective_columns(sweep)
+    names = [c for c, _ in columns]
+    best = best_of_lr(sweep).dropna(subset=names)
+    means = best.groupby(sweep.cell, dropna=False, sort=False)[names].mean().reset_index()
+    means["pareto"] = pareto_mask(means[names].to_numpy(), [m for _, m in columns]) if len(means) else []
+    return means
 
 
 def frontier_points(sweep: Sweep, x: str, x_better: str, metric: str | None = None) -> pd.DataFrame:
@@ -184,5 +216,6 @@ def frontier_points(sweep: Sweep, x: str, x_better: str, metric: str | None = No
     if x not in summary:
         return summary.assign(pareto=False)
     summary = summary.dropna(subset=[x])
-    mask = pareto_mask(summary[x].to_numpy(), summary["mean"].to_numpy(), x_better, sweep.mode_of(metric))
+    points = summary[[x, "mean"]].to_numpy()
+    mask = pareto_mask(points, [x_better, sweep.mode_of(metric)])
     return summary.assign(pareto=mask)

@@ -263,13 +263,6 @@ def ablations(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
 IMPORTANCE_COLUMNS = ["combination", "param", "importance", "n_trials"]
 
 
-def searched_columns(sweep: Sweep) -> list[str]:
-    """The trial columns of the searched settings that take more than one value: ``lr`` and the
-    ``search.params`` paths."""
-    trials = sweep.trials
-    return [c for c in ["lr", *sweep.searched] if c in trials and trials[c].astype(str).nunique() > 1]
-
-
 def importance(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
     """Per combination (and varying setting): Optuna's fANOVA importance of each searched setting for
     the objective, over the completed trials of every seed; only for combinations where two or more
@@ -283,7 +276,7 @@ def importance(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
     rows = []
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for key, group in done.groupby(sweep.cell, dropna=False, sort=False):
-        varying = [c for c in searched_columns(sweep) if group[c].astype(str).nunique() > 1]
+        varying = [c for c in sweep.searched_columns if group[c].astype(str).nunique() > 1]
         if len(varying) < 2 or len(group) < 3:
             continue
         study = optuna.create_study(direction="maximize" if sweep.mode_of(metric) == "max" else "minimize")

@@ -483,6 +483,16 @@ LrSpace = Annotated[
 ]
 
 
+class Objective(Section):
+    """One objective of a multi-objective search: a metric and which way is better."""
+
+    metric: str = Field(
+        description="an evaluation metric (test_accuracy, val_loss; its best over the evaluations) or a final "
+        "measurement (tokens_per_second, n_params, state_size, flops_per_token, peak_memory_mb, wall_seconds)"
+    )
+    mode: Literal["max", "min"] = Field(description="max or min")
+
+
 class SearchConfig(Section):
     """Inner hyper-parameter search run for every combination (best-of-LR)."""
 
@@ -502,6 +512,11 @@ class SearchConfig(Section):
         None, validate_default=True, description="max or min; required with a metric, else the primary metric's"
     )
     scheduler: Literal["none", "asha"] = Field("none", description="early stopping of bad trials: none or asha")
+    objectives: list[Objective] = Field(
+        [],
+        description="two or more objectives optimised at once (Optuna's multi-objective TPE) instead of metric; "
+        "the first ranks the tables, the report draws the Pareto front",
+    )
     params: dict[str, ParamSpace] = Field(
         {},
         description="more searched settings: a dotted path (training.weight_decay, model.gate_rank, bias.p, "
@@ -524,6 +539,18 @@ class SearchConfig(Section):
             raise ValueError(f"say max or min for search.metric {metric!r}")
         if metric is None and value is not None:
             raise ValueError("only with search.metric: the task's primary metric comes with its own mode")
+        return value
+
+    @field_validator("objectives")
+    @classmethod
+    def _several(cls, value: list[Objective], info: ValidationInfo) -> list[Objective]:
+        if len(value) == 1:
+            raise ValueError("one objective is search.metric and search.mode: give two or more here")
+        if value and info.data.get("metric") is not None:
+            raise ValueError("give search.metric or search.objectives, not both")
+        metrics = [o.metric for o in value]
+        if len(set(metrics)) < len(metrics):
+            raise ValueError(f"each metric once (got {', '.join(metrics)})")
         return value
 
     @property
@@ -595,10 +622,19 @@ class SweepConfig(Section):
 
     @property
     def objective(self) -> tuple[str, Literal["max", "min"]]:
-        """``(metric, mode)`` the search optimises: ``search.metric``/``mode``, else the task's primary metric."""
-        if self.search is not None and self.search.metric is not None and self.search.mode is not None:
-            return self.search.metric, self.search.mode
-        return self.task.primary_metric
+        """``(metric, mode)`` the search optimises (the first of several): ``search.metric``/``mode``, or
+        ``search.objectives[0]``, else the task's primary metric."""
+        return self.objectives[0]
+
+    @property
+    def objectives(self) -> list[tuple[str, Literal["max", "min"]]]:
+        """Every ``(metric, mode)`` the search optimises: ``search.objectives``, else the one objective."""
+        search = self.search
+        if search is not None and search.objectives:
+            return [(o.metric, o.mode) for o in search.objectives]
+        if search is not None and search.metric is not None and search.mode is not None:
+            return [(search.metric, search.mode)]
+        return [self.task.primary_metric]
 
     def problems(self) -> list[Problem]:
         """Problems found against the registries and presets (empty when the config can run), then
@@ -635,6 +671,7 @@ __all__ = [
     "ModelConfig",
     "MqarTask",
     "NeedleTask",
+    "Objective",
     "ParamRange",
     "ResourcesConfig",
     "SearchConfig",

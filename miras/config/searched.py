@@ -19,6 +19,15 @@ from .errors import Problem, pydantic_problems, suggest
 from .schema import LrRange, ModelConfig, ParamRange, SearchConfig, TrainingConfig
 
 SECTIONS: dict[str, type[BaseModel]] = {"training": TrainingConfig, "model": ModelConfig}
+FINAL_MEASUREMENTS = (
+    "tokens_per_second",
+    "n_params",
+    "state_size",
+    "flops_per_token",
+    "peak_memory_mb",
+    "wall_seconds",
+)
+"""What a trial measures once, at its end (an objective may be one of them)."""
 NOT_SEARCHABLE = {
     "model.d_model": "the width is the ladder axis: give model.d_model a list of widths",
     "model.impl": "the scan implementation does not change what is computed",
@@ -93,6 +102,15 @@ def search_problems(
         )
     for path, values in search.params.items():
         problems += _path_problems(path, values, architectures, sections)
+    first = search.objectives[0].metric if search.objectives else search.metric
+    if search.scheduler == "asha" and first in FINAL_MEASUREMENTS:
+        problems.append(
+            (
+                "search.scheduler",
+                f"asha stops trials by the first objective at every evaluation, and {first} is measured only at "
+                "the end: put an evaluation metric first",
+            )
+        )
     if search.trials_per_combination is not None and not any(
         Dimension(path, values).is_range for path, values in search.searched.items()
     ):

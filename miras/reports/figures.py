@@ -18,6 +18,7 @@ from ..analysis import (
     best_of_lr,
     fit_power_law,
     frontier_points,
+    objective_columns,
     varies,
 )
 from .style import COST_LABELS, Style, metric_label
@@ -171,6 +172,28 @@ def frontier_figure(sweep: Sweep, x: str, x_better: str, styles: dict[str, Style
     ax.set_xlabel(f"{COST_LABELS.get(x, x)}, log scale")
     ax.set_ylabel(metric_label(sweep.objective))
     ax.set_title("mean over seeds per cell", fontsize="medium")
+    _legend(ax)
+    return figure
+
+
+def objectives_figure(trials: pd.DataFrame, cells: pd.DataFrame, sweep: Sweep, styles: dict[str, Style]) -> Figure:
+    """The first two objectives of a multi-objective search: every finished trial (small), each cell's
+    mean of its best (large, open), and the trials' Pareto front (black, dashed)."""
+    (x, x_mode), (y, y_mode) = objective_columns(sweep)[:2]
+    if trials.empty:
+        raise SkipFigure("no trial finished")
+    figure, (ax,) = _figure()
+    for combination, group in trials.groupby("combination", sort=True):
+        style = styles[combination]
+        ax.scatter(group[x], group[y], marker=style.marker, color=style.color, s=18, alpha=0.6, label=combination)
+    for _, cell in cells.iterrows():
+        style = styles[cell["combination"]]
+        ax.scatter(cell[x], cell[y], marker=style.marker, s=90, facecolors="none", edgecolors=style.color)
+    front = trials[trials["pareto"]].sort_values(x)
+    ax.plot(front[x], front[y], color="black", linestyle="--", linewidth=1, label="Pareto front")
+    ax.set_xlabel(f"{COST_LABELS.get(x, metric_label(x))} ({x_mode} is better)")
+    ax.set_ylabel(f"{COST_LABELS.get(y, metric_label(y))} ({y_mode} is better)")
+    ax.set_title("trials (small), cells' best: mean over seeds (open)", fontsize="medium")
     _legend(ax)
     return figure
 

@@ -22,11 +22,13 @@ from ..analysis import (
     importance,
     interaction,
     interaction_pairs,
+    objective_columns,
     paper_view,
+    pareto_cells,
+    pareto_trials,
     ranking,
     scaling_fits,
     scaling_points,
-    searched_columns,
     tuned_lr,
     varies,
 )
@@ -86,7 +88,7 @@ def overview(sweep: Sweep) -> list[Block]:
     statuses = trials["status"].value_counts()
     per_cell = int(trials.groupby([*sweep.cell, "seed"], dropna=False).size().max()) if len(trials) else 0
     if sweep.searched:
-        search = f"best of up to {per_cell} trials per cell and seed, searching {', '.join(searched_columns(sweep))}"
+        search = f"best of up to {per_cell} trials per cell and seed, searching {', '.join(sweep.searched_columns)}"
     elif tuned_lr(sweep):
         lrs = trials.groupby([*sweep.cell, "seed"], dropna=False)["lr"].nunique().max()
         search = f"best of up to {lrs} learning rates per cell and seed"
@@ -200,6 +202,30 @@ def search_section(sweep: Sweep, assets: Assets) -> list[Block]:
             "seed). With few trials these are rough: read them beside the trials' values in `trials.csv`."
         ),
         assets.table(table, "importance"),
+    ]
+
+
+def pareto_section(sweep: Sweep, assets: Assets, styles: dict[str, Style]) -> list[Block]:
+    """The Pareto front of a multi-objective search (nothing with one objective)."""
+    if len(sweep.objectives) < 2:
+        return []
+    columns = objective_columns(sweep)
+    trials, cells = pareto_trials(sweep), pareto_cells(sweep)
+    shown = ", ".join(f"`{column}` ({mode})" for column, mode in columns)
+    return [
+        Heading("Pareto front"),
+        Text(
+            f"The search optimised {shown} at once. A trial is on the front when no other finished trial is at "
+            "least as good in every objective and better in one; the cells' table takes each cell's best trial "
+            "by the first objective, averages it over seeds, and marks the cells no other cell beats."
+        ),
+        assets.table(trials[trials["pareto"]].drop(columns="pareto"), "pareto_trials"),
+        assets.table(cells, "pareto_cells"),
+        *assets.figure(
+            "pareto_objectives",
+            "the first two objectives",
+            lambda: figures.objectives_figure(trials, cells, sweep, styles),
+        ),
     ]
 
 
@@ -333,6 +359,8 @@ METHOD = [
     "their mean and t-interval. Exact data give a zero-width interval.",
     "Interactions: plain means per cell of two axes; with missing cells (failures) they mix the other axes "
     "unevenly, so read them beside the paired effects.",
+    "Pareto fronts: a point is on the front when no other is at least as good in every objective and better "
+    "in one (ties share the front).",
     "Power laws: least squares of log y on log x; R² on that scale.",
 ]
 
@@ -346,6 +374,7 @@ def build(sweep: Sweep, assets: Assets) -> list[Block]:
         *effects_section(sweep, assets),
         *ablations_section(sweep, assets),
         *search_section(sweep, assets),
+        *pareto_section(sweep, assets, styles),
         *interactions_section(sweep, assets),
         *scaling_section(sweep, assets, styles),
         *frontier_section(sweep, assets, styles),

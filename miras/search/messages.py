@@ -17,7 +17,13 @@ if TYPE_CHECKING:
     from ..runners.trial import TrialResult
 
 OBJECTIVE = "objective"
-"""The result key the searcher and the scheduler optimise."""
+"""The result key the searcher and the scheduler optimise (the first objective)."""
+
+
+def objective_keys(count: int) -> list[str]:
+    """The result keys of ``count`` objectives: ``objective``, ``objective_1``, ..."""
+    return [OBJECTIVE] + [f"{OBJECTIVE}_{i}" for i in range(1, count)]
+
 
 # ``miras.status`` of a trial: run_trial's finished / diverged / oom / failed, and these.
 FINISHED, FAILED = "finished", "failed"
@@ -64,8 +70,10 @@ def eval_report(step: int, metrics: dict[str, float], objective: float) -> dict[
     return {OBJECTIVE: objective, "miras": {"eval": {"step": step, "metrics": metrics}}}
 
 
-def final_report(result: TrialResult, metric: str, mode: Mode) -> dict[str, Any]:
-    """The last report of a trial: ``objective`` is its best ``metric`` if it finished, else the worst value."""
+def final_report(result: TrialResult, objectives: list[tuple[str, Mode]]) -> dict[str, Any]:
+    """The last report of a trial: per objective (:func:`objective_keys`), the best value of its metric
+    over the evaluations, or the final measurement of that name (``tokens_per_second``), if the trial
+    finished; else the worst value. ``best_<metric>`` goes to the summary for every evaluated metric."""
     history = []
     previous = 0
     for entry in result.history:
@@ -76,7 +84,6 @@ def final_report(result: TrialResult, metric: str, mode: Mode) -> dict[str, Any]
             metrics["train_loss"] = sum(losses) / len(losses)
         history.append({"step": step, "metrics": metrics})
         previous = step
-    found = best([e["metrics"][metric] for e in history if metric in e["metrics"]], mode)
     summary = {
         "vocab_size": result.vocab_size,
         "n_params": result.params,
@@ -86,11 +93,16 @@ def final_report(result: TrialResult, metric: str, mode: Mode) -> dict[str, Any]
         "peak_memory_mb": result.peak_memory_mb,
         "wall_seconds": result.wall_seconds,
     }
-    if found is not None:
-        summary[f"best_{metric}"] = found
-    objective = found if result.status == FINISHED and found is not None else worst(mode)
+    values = {}
+    for key, (metric, mode) in zip(objective_keys(len(objectives)), objectives, strict=True):
+        found = best([e["metrics"][metric] for e in history if metric in e["metrics"]], mode)
+        if found is not None:
+            summary[f"best_{metric}"] = found
+        else:
+            found = summary.get(metric)
+        values[key] = found if result.status == FINISHED and found is not None else worst(mode)
     outcome = {"status": result.status, "reason": result.reason, "history": history, "summary": summary}
-    return {OBJECTIVE: objective, "miras": {"outcome": outcome}}
+    return {**values, "miras": {"outcome": outcome}}
 
 
 def read_eval(result: dict[str, Any]) -> Evaluation | None:
@@ -120,6 +132,7 @@ __all__ = [
     "best",
     "eval_report",
     "final_report",
+    "objective_keys",
     "read_eval",
     "read_outcome",
     "worst",

@@ -33,7 +33,7 @@ def run_trials(
     """Run ``work`` on Ray (local or ``options.address``), logging every trial through ``tracking``
     (which then knows how each trial ended, and which are still open: interrupted)."""
     config = plan.config
-    metric, mode = config.objective
+    metric, _ = config.objective
     with ray_session(options.address, layout.out) as where:
         slots = _parallel_slots(config)
         print(f"  running on {where}: up to {slots} trials at a time", file=stream, flush=True)
@@ -52,7 +52,8 @@ def run_trials(
             search_alg, samples = None, 1
         else:
             param_space = {}
-            search = CellSearch(plan, work.budget, layout.optuna_uri, work.done, mode, fixed=work.trials)
+            modes = [mode for _, mode in config.objectives]
+            search = CellSearch(plan, work.budget, layout.optuna_uri, work.done, modes, fixed=work.trials)
             search_alg, samples = search, work.count
         tuner = tune.Tuner(
             tune.with_resources(trainable, resources),

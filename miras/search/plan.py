@@ -29,10 +29,11 @@ Architecture = str | MirasSpec | Variant
 
 @dataclass(frozen=True)
 class Cell:
-    """One combination at one width and seed: the part of a trial the learning rate does not change."""
+    """One combination at one width and seed: the part of a trial the searched settings do not change.
+    Hashed by its label, width and seed (a label names one architecture in a sweep)."""
 
     combination: str
-    architecture: Architecture
+    architecture: Architecture = field(hash=False)
     d_model: int
     seed: int
 

@@ -23,7 +23,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ..config.searched import Dimension
-from .messages import OBJECTIVE, Mode
+from .messages import OBJECTIVE, Mode, objective_keys
 from .plan import Cell, Plan, Trial
 
 LR = "lr"
@@ -93,10 +93,15 @@ class CellSearch(Searcher):
         remaining: dict[Cell, int],
         storage_url: str,
         done: set[str],
-        mode: Mode,
+        mode: Mode | list[Mode],
         fixed: list[Trial] | None = None,
     ) -> None:
-        super().__init__(metric=OBJECTIVE, mode=mode)
+        """``mode``: of the one objective, or a list, one per objective (multi-objective TPE over the
+        result keys :func:`objective_keys`)."""
+        modes = mode if isinstance(mode, list) else [mode]
+        super().__init__(metric=OBJECTIVE, mode=modes[0])
+        metric = objective_keys(len(modes)) if len(modes) > 1 else OBJECTIVE
+        study_mode = modes if len(modes) > 1 else modes[0]
         self.plan = plan
         self.fixed = list(fixed or [])
         storage = optuna.storages.RDBStorage(storage_url)
@@ -115,8 +120,8 @@ class CellSearch(Searcher):
             seed = zlib.crc32(study.encode()) + len(previous)
             searcher = OptunaSearch(
                 space=space,
-                metric=OBJECTIVE,
-                mode=mode,
+                metric=metric,
+                mode=study_mode,
                 sampler=optuna.samplers.TPESampler(seed=seed),
                 study_name=study,
                 storage=storage,

@@ -43,7 +43,7 @@ def train(config: dict[str, Any], *, sweep: SweepConfig, trials_dir: str, cache_
         cache_dir=Path(cache_dir) if cache_dir else DEFAULT_CACHE,
     )
     result = run_trial(trial_config, on_eval=on_eval, progress=False)
-    tune.report(final_report(result, metric, mode))
+    tune.report(final_report(result, sweep.objectives))
 
 
 __all__ = ["train"]

@@ -57,8 +57,21 @@ def test_ablation_lacks_scaling_variation(ablation: Sweep) -> None:
 def test_pareto_mask() -> None:
     x = np.array([1.0, 2.0, 3.0, 3.0, np.nan])
     y = np.array([0.5, 0.4, 0.9, 0.8, 1.0])
-    assert pareto_mask(x, y, "max", "max").tolist() == [False, False, True, False, False]
-    assert pareto_mask(x, y, "min", "max").tolist() == [True, False, True, False, False]
+    points = np.column_stack([x, y])
+    assert pareto_mask(points, ["max", "max"]).tolist() == [False, False, True, False, False]
+    assert pareto_mask(points, ["min", "max"]).tolist() == [True, False, True, False, False]
+
+
+def test_pareto_mask_in_three_objectives_equals_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    points = rng.integers(0, 4, size=(40, 3)).astype(float)  # ties included
+    better = ["max", "min", "max"]
+    signed = points * np.array([1, -1, 1])
+    brute = [
+        not any((signed[j] >= signed[i]).all() and (signed[j] > signed[i]).any() for j in range(len(points)))
+        for i in range(len(points))
+    ]
+    assert pareto_mask(points, better).tolist() == brute
 
 
 def test_state_size_frontier(scaling: Sweep) -> None:

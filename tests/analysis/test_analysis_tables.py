@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 from sweep_store import (
     ABLATION,
@@ -23,6 +25,7 @@ from miras.analysis import (
     best_of_lr,
     combination_summary,
     failures,
+    importance,
     interaction,
     interaction_pairs,
     load_sweep,
@@ -152,3 +155,24 @@ def test_interaction_pivot(ablation: Sweep) -> None:
     # the linear/none cell averages both biases over all three seeds: 0.5 + 0.05 (half huber) + 0.01
     assert pivot.loc["linear", "none"] == pytest.approx(0.56)
     assert pivot.loc["linear", "l2"] - pivot.loc["linear", "none"] == pytest.approx(0.02)
+
+
+def _searched_sweep(values: pd.DataFrame) -> Sweep:
+    """A sweep of one combination whose trials searched ``bias.p`` and ``training.weight_decay``."""
+    trials = values.assign(combination="moneta", status="finished", run_id=[f"r{i}" for i in range(len(values))])
+    config = {"search": {"params": {"bias.p": {"low": 1, "high": 4}, "training.weight_decay": {"low": 0, "high": 0.2}}}}
+    empty = pd.DataFrame(columns=["run_id", "combination", "seed", "lr", "metric", "step", "value"])
+    return Sweep("s", "p", "0", "sqlite://", "test_accuracy", "max", trials, empty, config)
+
+
+def test_importance_finds_the_setting_that_drives_the_metric() -> None:
+    rng = np.random.default_rng(0)
+    p, decay = rng.uniform(1, 4, 40), rng.uniform(0, 0.2, 40)
+    frame = pd.DataFrame({"seed": np.arange(40) % 2, "lr": 1e-3, "bias.p": p, "training.weight_decay": decay})
+    sweep = _searched_sweep(frame.assign(best_test_accuracy=1 - (p - 3) ** 2 / 4 + 0.01 * rng.normal(size=40)))
+    assert sweep.settings == [] and sweep.searched_columns == ["bias.p", "training.weight_decay"]
+    table = importance(sweep).set_index("param")
+    assert table.loc["bias.p", "importance"] > 0.8 > table.loc["training.weight_decay", "importance"]
+    assert (table["n_trials"] == 40).all() and table["combination"].eq("moneta").all()
+    best = best_of_lr(sweep)
+    assert len(best) == 2  # one per seed: the searched settings do not split the cell

@@ -61,36 +61,58 @@ def test_report_of_a_real_sweep(tmp_path: Path) -> None:
     assert "report/report.html" in logged
 
 
-ABLATION_CONFIG = """\
-name: tiny_ablation
+DESIGN_CONFIG = """\
+name: tiny_design
 task: {name: mqar, vocab_size: 64, seq_len: 16, num_kv_pairs: 2, train_examples: 256, test_examples: 64}
 model: {d_model: 16, n_layers: 1, n_heads: 2, gate_rank: 4}
 training: {steps: 10, batch_size: 8, warmup_steps: 2, eval_every: 5, checkpoint_every: null}
 space:
+  presets: [transformer]
   ablations: [{base: deltanet, swap: {retention: [l2]}, gates: {lr: one}}]
+search:
+  params: {training.weight_decay: {low: 0.0, high: 0.2}, algorithm.batch_size: [1, 4]}
+  trials_per_combination: 2
+  objectives: [{metric: test_accuracy, mode: max}, {metric: tokens_per_second, mode: max}]
 seeds: [0, 1]
 resources: {cpu: 1}
 """
 
 
-def test_an_ablation_sweep_reports_each_variant_against_its_base(tmp_path: Path) -> None:
-    config = tmp_path / "tiny_ablation.yaml"
-    config.write_text(ABLATION_CONFIG)
-    runs = tmp_path / "runs" / "tiny_ablation"
+def test_ablations_a_conditional_search_and_two_objectives_end_to_end(tmp_path: Path) -> None:
+    config = tmp_path / "tiny_design.yaml"
+    config.write_text(DESIGN_CONFIG)
+    runs = tmp_path / "runs" / "tiny_design"
     argv = [sys.executable, str(RUN_SWEEP), str(config), "--out", str(runs), "--cache-dir", str(tmp_path / "cache")]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
-    report = write_report("tiny_ablation", f"sqlite:///{runs / 'mlflow.db'}", runs / "report", log=False)
+    report = write_report("tiny_design", f"sqlite:///{runs / 'mlflow.db'}", runs / "report", log=False)
     trials = pd.read_csv(report.folder / "tables" / "trials.csv")
-    assert len(trials) == 6 and set(trials["status"]) == {"finished"}
+    assert len(trials) == 4 * 2 * 2 and set(trials["status"]) == {"finished"}
+    # the conditional search: every trial samples the weight decay, only Miras models the batch size
+    assert trials["training.weight_decay"].between(0.0, 0.2).all()
+    miras = trials["combination"] != "transformer"
+    assert set(trials.loc[miras, "algorithm.batch_size"]) <= {1, 4}
+    assert trials.loc[~miras, "algorithm"].eq("-").all()
+
     table = pd.read_csv(report.folder / "tables" / "ablations.csv").set_index("variant")
     assert list(table.index) == ["deltanet -retention=l2", "deltanet -gate.lr=one"]
-    by_seed = trials.pivot_table(index="seed", columns="combination", values="best_test_accuracy")
+    best = trials.groupby(["combination", "seed"])["best_test_accuracy"].max().unstack("combination")
     for variant, row in table.iterrows():
-        diff = by_seed[variant] - by_seed["deltanet"]
+        diff = best[variant] - best["deltanet"]
         assert row["n_pairs"] == 2 and row["base"] == "deltanet"
         assert row["effect"] == pytest.approx(diff.mean(), abs=1e-12)
         assert row["wins"] == int((diff > 0).sum())
-        assert row["ci_low"] <= row["effect"] <= row["ci_high"]
-    assert "## Ablations" in report.markdown.read_text()
+
+    objectives = trials[["best_test_accuracy", "tokens_per_second"]].to_numpy()
+    brute = {
+        run
+        for run, point in zip(trials["run_id"], objectives, strict=True)
+        if not any((other >= point).all() and (other > point).any() for other in objectives)
+    }
+    front = pd.read_csv(report.folder / "tables" / "pareto_trials.csv")
+    assert set(front["run_id"]) == brute
+    assert len(pd.read_csv(report.folder / "tables" / "pareto_cells.csv")) == 4
+    text = report.markdown.read_text()
+    assert "## Ablations" in text and "## Pareto front" in text
+    assert "pareto_objectives.png" in {p.name for p in report.figures}

@@ -20,6 +20,7 @@ from miras.config import (
     ModelConfig,
     MqarTask,
     NeedleTask,
+    Objective,
     ParamRange,
     ResourcesConfig,
     SearchConfig,
@@ -45,6 +46,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("search.", SearchConfig),
     ("search.lr.", LrRange),
     ("search.params.<path>.", ParamRange),
+    ("search.objectives.", Objective),
     ("resources.", ResourcesConfig),
     ("tracking.", TrackingConfig),
 ]

@@ -212,6 +212,33 @@ MALFORMED = [
         "search.params.model.gate_rank",
         "whole-number bounds",
     ),
+    # several objectives
+    case(
+        "one-objective",
+        BASE + "search: {objectives: [{metric: test_accuracy, mode: max}]}\n",
+        "search.objectives",
+        "give two or more",
+    ),
+    case(
+        "objectives-and-metric",
+        BASE + "search: {metric: test_loss, mode: min, objectives: [{metric: test_accuracy, mode: max}, "
+        "{metric: tokens_per_second, mode: max}]}\n",
+        "search.objectives",
+        "not both",
+    ),
+    case(
+        "objective-without-mode",
+        BASE + "search: {objectives: [{metric: test_accuracy}, {metric: tokens_per_second, mode: max}]}\n",
+        "search.objectives[0].mode",
+        "required",
+    ),
+    case(
+        "asha-on-a-final-measurement",
+        BASE + "search: {scheduler: asha, objectives: [{metric: tokens_per_second, mode: max}, "
+        "{metric: test_accuracy, mode: max}]}\n",
+        "search.scheduler",
+        "measured only at the end",
+    ),
     # seeds
     case("no-seeds", BASE + "seeds: []\n", "seeds", "at least 1 item"),
     case("repeated-seed", BASE + "seeds: [0, 1, 0]\n", "seeds", "unique; repeated: 0"),

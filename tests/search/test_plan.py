@@ -224,3 +224,15 @@ def test_a_cell_search_samples_only_its_settings_in_their_ranges(tmp_path):
     assert all(1.0 <= t.values["bias.p"] <= 4.0 and t.values["training.weight_decay"] in (0.0, 0.1) for t in sampled)
     assert all(t.lr == 1e-3 for t in sampled)  # the learning rate is not searched here
     assert search.suggest("end") == Searcher.FINISHED
+
+
+def test_cells_of_specs_with_params_can_key_a_search_budget():
+    grid = {
+        "memory": ["linear"],
+        "bias": [{"name": "lp", "params": {"p": 3.0}}],
+        "retention": ["none"],
+        "algorithm": ["gd"],
+    }
+    p = plan(space={"grid": grid, "ablations": [{"base": "yaad", "gates": {"delta": "constant"}}]}, search={})
+    budget = {cell: p.budget for cell in p.searched_cells}  # MirasSpec and Variant hold dicts
+    assert len(budget) == 3 and sum(budget.values()) == p.total
