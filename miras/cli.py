@@ -74,15 +74,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     overrides = [a for a in args.config if a not in paths]
     status = 0
     for path in paths:
+        from .search.plan import Plan
+
         try:
             config = load_config(path, overrides)
+            plan = Plan(config)
         except ConfigError as error:
             print(f"{path}: invalid config\n{format_problems(error.problems)}", file=sys.stderr)
             status = 2
             continue
-        from .search.plan import Plan
-
-        print(f"OK {path}: {Plan(config).describe()}")
+        print(f"OK {path}: {plan.describe()}")
         print("  combinations (miras train --combination): " + _combination_listing(config))
     return status
 
@@ -111,18 +112,21 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from .config import ConfigError, format_problems, load_config
     from .runners.trial import TrialConfig, run_trial
+    from .search.plan import Plan
 
     try:
         config = load_config(args.config, args.overrides)
+        plan = Plan(config)
     except ConfigError as error:
         print(f"{args.config}: invalid config\n{format_problems(error.problems)}", file=sys.stderr)
         return 2
     label, model = _pick_combination(config, args.combination)
     seed = config.seeds[0] if args.seed is None else args.seed
-    widths = config.model.widths
+    widths = [plan.matched[label].d_model] if plan.matched else config.model.widths
     width = widths[0] if args.d_model is None else args.d_model
     if width not in widths:
-        raise UsageError(f"--d-model {width} is not in this config's model.d_model {widths}")
+        what = f"the width model.match chose for {label}" if plan.matched else "this config's model.d_model"
+        raise UsageError(f"--d-model {width} is not in {what} {widths}")
     trial = TrialConfig(
         task=config.task,
         model=config.model.at(width),

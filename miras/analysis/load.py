@@ -81,10 +81,16 @@ class Sweep:
         """The paths of the config's ``search.params`` (searched settings beside the learning rate)."""
         return searched_paths(self.config)
 
+    @property
+    def matched(self) -> bool:
+        """Whether ``model.match`` sized every combination to one budget (its width then varies with it)."""
+        return bool((self.config.get("model") or {}).get("match"))
+
     @cached_property
     def settings(self) -> list[str]:
-        """Setting columns that vary across trials, searched ones aside (with ``combination`` they name a cell)."""
-        return varying_settings(self.trials, self.searched)
+        """Setting columns that vary across trials, searched ones aside, and the width when it was matched
+        to a budget (with ``combination`` they name a cell)."""
+        return varying_settings(self.trials, [*self.searched, *(["model.d_model"] if self.matched else [])])
 
     @property
     def cell(self) -> list[str]:

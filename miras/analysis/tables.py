@@ -60,8 +60,11 @@ def best_of_lr(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
     return ordered.groupby(keys, dropna=False, sort=False).head(1).sort_values(keys, kind="stable")
 
 
-def _costs(rows: pd.DataFrame) -> dict[str, float]:
-    return {c: float(rows[c].mean()) for c in COST_COLUMNS if c in rows and rows[c].notna().any()}
+def _costs(rows: pd.DataFrame, matched: bool = False) -> dict[str, float]:
+    """Mean costs of ``rows``; ``d_model`` first when the sweep matched the width to a budget."""
+    columns = (["model.d_model"] if matched else []) + list(COST_COLUMNS)
+    costs = {c: float(rows[c].mean()) for c in columns if c in rows and rows[c].notna().any()}
+    return {("d_model" if c == "model.d_model" else c): value for c, value in costs.items()}
 
 
 def combination_summary(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
@@ -87,7 +90,7 @@ def combination_summary(sweep: Sweep, metric: str | None = None) -> pd.DataFrame
                 "ci_low": interval.low,
                 "ci_high": interval.high,
                 "std": interval.std,
-                **_costs(chosen if len(chosen) else group),
+                **_costs(chosen if len(chosen) else group, sweep.matched),
                 "trials": len(group),
                 "not_finished": int((group["status"] != "finished").sum()),
             }

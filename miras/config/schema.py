@@ -199,6 +199,27 @@ Widths = Annotated[
 ]
 
 
+class MatchConfig(Section):
+    """A budget every combination is sized to: one of ``params`` and ``state_size``, within ``tolerance``."""
+
+    params: Int | None = Field(None, ge=1, description="parameters of the whole model (n_params, embedding included)")
+    state_size: Int | None = Field(
+        None, ge=1, description="recurrent state per sequence (state_size: memories' weights and momenta, KV caches)"
+    )
+    tolerance: Float = Field(0.05, gt=0, lt=1, description="relative distance from the budget allowed (0.05: ±5%)")
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> MatchConfig:
+        if (self.params is None) == (self.state_size is None):
+            raise ValueError("give exactly one of params and state_size")
+        return self
+
+    @property
+    def budget(self) -> tuple[Literal["params", "state_size"], int]:
+        """``(what, target)``."""
+        return ("params", self.params) if self.params is not None else ("state_size", self.state_size)  # type: ignore[return-value]
+
+
 class ModelConfig(Section):
     """Size of the language model around each mixer."""
 
@@ -229,6 +250,11 @@ class ModelConfig(Section):
         "memory output) or none; auto: rms for memories with a normalised output, else none",
     )
     mlp: bool = Field(True, description="a SwiGLU MLP after the mixer in every block; false: mixers only (zoology)")
+    match: MatchConfig | None = Field(
+        None,
+        description="size every combination to one budget {params: N} or {state_size: N} (tolerance 0.05) by "
+        "choosing its d_model (a multiple of n_heads); d_model is then unused; null: every combination at d_model",
+    )
     embed_scale: Literal["one", "sqrt_d"] = Field(
         "one",
         description="multiplier of the token embedding (tied, std 0.02) before the first block: one, or sqrt_d "
@@ -244,6 +270,13 @@ class ModelConfig(Section):
         bad = [width for width in widths if width % value]
         if bad:
             raise ValueError(f"must divide d_model {', '.join(map(str, bad))} (got {value})")
+        return value
+
+    @field_validator("match")
+    @classmethod
+    def _not_with_a_ladder(cls, value: MatchConfig | None, info: ValidationInfo) -> MatchConfig | None:
+        if value is not None and isinstance(info.data.get("d_model"), list):
+            raise ValueError("match chooses each combination's width: give d_model one width, not a ladder")
         return value
 
     @property
@@ -668,6 +701,7 @@ __all__ = [
     "GridConfig",
     "LmTask",
     "LrRange",
+    "MatchConfig",
     "ModelConfig",
     "MqarTask",
     "NeedleTask",

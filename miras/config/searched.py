@@ -31,6 +31,7 @@ FINAL_MEASUREMENTS = (
 NOT_SEARCHABLE = {
     "model.d_model": "the width is the ladder axis: give model.d_model a list of widths",
     "model.impl": "the scan implementation does not change what is computed",
+    "model.match": "it chooses the width for a budget; search other settings",
 }
 
 

@@ -80,10 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ..config import ConfigError, format_problems, load_config, resolved_text
     from .layout import SweepOptions
+    from .plan import Plan
     from .runner import EXIT_USAGE, SweepError, run_sweep
 
     try:
-        config = load_config(args.config, args.overrides)
+        plan = Plan(load_config(args.config, args.overrides))
     except ConfigError as error:
         print(f"{args.config}: invalid config\n{format_problems(error.problems)}", file=sys.stderr)
         return EXIT_USAGE
@@ -99,7 +100,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     _quiet()
     try:
-        return run_sweep(config, resolved_text(args.config, args.overrides), options)
+        return run_sweep(plan, resolved_text(args.config, args.overrides), options)
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import SweepConfig
 from ..space import AXES, Variant
-from .plan import Plan, Trial
+from .plan import Trial, trial_settings
 
 NO_AXIS = "-"
 """The axis value of an attention baseline, which is not a Miras memory."""
@@ -24,7 +24,7 @@ def trial_params(config: SweepConfig, trial: Trial) -> dict[str, str]:
     resolves it."""
     cell = trial.cell
     architecture = cell.architecture
-    settings = Plan(config).settings(cell, trial.lr, trial.values)
+    settings = trial_settings(config, cell, trial.lr, trial.values)
     params: dict[str, Any] = {"model": architecture if isinstance(architecture, str) else "grid"}
     if isinstance(architecture, Variant):
         params |= {"model": "ablation", "ablation.base": architecture.base, "ablation.change": architecture.change}

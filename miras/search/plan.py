@@ -20,8 +20,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..config import ModelConfig, SweepConfig, TrainingConfig
+from ..config import ConfigError, ModelConfig, NeedleTask, SweepConfig, TrainingConfig
+from ..config.schema import Task
 from ..config.searched import Dimension, dimensions, spec_of, split_values
+from ..models import architecture
+from ..models.budget import Sized, match_width
 from ..space import BASELINES, PRESETS, MirasSpec, Variant
 
 Architecture = str | MirasSpec | Variant
@@ -101,11 +104,14 @@ class Plan:
     """
 
     def __init__(self, config: SweepConfig) -> None:
+        """Raises :class:`ConfigError` (``model.match``) when a combination cannot meet the budget."""
         self.config = config
+        self.matched: dict[str, Sized] = matched_widths(config)
+        """Per combination label, the width chosen for ``model.match`` (empty without it)."""
         self.cells = [
             Cell(label, architecture, width, seed)
             for label, architecture in config.combinations()
-            for width in config.model.widths
+            for width in ([self.matched[label].d_model] if self.matched else config.model.widths)
             for seed in config.seeds
         ]
         self._dimensions = {
@@ -164,13 +170,7 @@ class Plan:
 
     def settings(self, cell: Cell, lr: float, values: dict[str, Any]) -> TrialSettings:
         """The model, training and architecture of a trial of ``cell`` at ``lr`` and ``values``."""
-        model, training, axes = split_values(values)
-        return TrialSettings(
-            self.config.model.at(cell.d_model).model_copy(update=model),
-            self.config.training.model_copy(update={"lr": lr} | training),
-            cell.architecture,
-            axes,
-        )
+        return trial_settings(self.config, cell, lr, values)
 
     def resolved(self, cell: Cell, lr: float, values: dict[str, Any] | None = None) -> dict[str, Any]:
         """Everything that determines the trial's outcome, as plain data."""
@@ -219,6 +219,10 @@ class Plan:
         elif paths == ["training.lr"]:
             factors.append(_count(len(self.dimensions(self.cells[0])[0].values), "learning rate"))
         text = f"{' x '.join(factors)} = {_count(self.total, 'trial')}"
+        if self.matched:
+            what, target = self.config.model.match.budget  # type: ignore[union-attr]
+            widths = ", ".join(f"{label} {sized.d_model} ({sized.error:+.1%})" for label, sized in self.matched.items())
+            text += f"; d_model matched to {what} {target:,}: {widths}"
         if paths and paths != ["training.lr"]:
             parts = (
                 [f"{_count(len(self.searched_cells), 'cell')} x {self.budget} sampled"] if self.searched_cells else []
@@ -227,6 +231,53 @@ class Plan:
             parts += [_count(fixed, "grid point") if fixed else ""]
             text += f" (searching {', '.join(paths)}: {', '.join(p for p in parts if p)})"
         return text
+
+
+def trial_settings(config: SweepConfig, cell: Cell, lr: float, values: dict[str, Any]) -> TrialSettings:
+    """The model (at the cell's width), training and architecture of a trial of ``cell`` at ``lr`` and the
+    searched ``values`` (no plan needed: what a trial's worker builds)."""
+    model, training, axes = split_values(values)
+    return TrialSettings(
+        config.model.at(cell.d_model).model_copy(update=model),
+        config.training.model_copy(update={"lr": lr} | training),
+        cell.architecture,
+        axes,
+    )
+
+
+def task_shape(task: Task) -> tuple[int, int]:
+    """``(vocab_size, sequence length)`` of a task config: what a model's parameters and state depend
+    on (the needle task trains at ``train_length``, else its longest context)."""
+    if isinstance(task, NeedleTask):
+        return task.vocab_size, task.train_length or max(task.context_lengths)
+    return task.vocab_size, task.seq_len
+
+
+def matched_widths(config: SweepConfig) -> dict[str, Sized]:
+    """Per combination, the width that meets ``model.match`` (empty without it); :class:`ConfigError`
+    naming every combination that cannot."""
+    match = config.model.match
+    if match is None:
+        return {}
+    what, target = match.budget
+    vocab, length = task_shape(config.task)
+    found, problems = {}, []
+    for label, name_or_spec in config.combinations():
+        arch = architecture(name_or_spec, window=config.model.swa_window)
+        sized = match_width(arch, vocab, config.model, length, what, target)
+        if abs(sized.error) > match.tolerance:
+            problems.append(
+                (
+                    "model.match",
+                    f"{label} cannot be sized to {what} {target:,} within ±{match.tolerance:.0%}: the closest "
+                    f"d_model (a multiple of n_heads {config.model.n_heads}) is {sized.d_model}, with {sized.value:,} "
+                    f"({sized.error:+.1%}); widen model.match.tolerance or change n_heads",
+                )
+            )
+        found[label] = sized
+    if problems:
+        raise ConfigError(problems)
+    return found
 
 
 def shorthand(architecture: Architecture) -> str:
@@ -258,4 +309,14 @@ def _architecture_json(architecture: Architecture, canonical: bool = False) -> s
     return architecture.canonical()
 
 
-__all__ = ["Cell", "Plan", "Trial", "TrialSettings", "run_key", "shorthand"]
+__all__ = [
+    "Cell",
+    "Plan",
+    "Trial",
+    "TrialSettings",
+    "matched_widths",
+    "run_key",
+    "shorthand",
+    "task_shape",
+    "trial_settings",
+]

@@ -32,13 +32,14 @@ class SweepError(RuntimeError):
     """A sweep that cannot start (resources, a second driver on the same output folder); exit code 2."""
 
 
-def run_sweep(config: SweepConfig, config_text: str, options: SweepOptions, stream: TextIO | None = None) -> int:
-    """Run (or resume) the sweep, printing to ``stream`` (stdout); returns the exit code.
+def run_sweep(plan: Plan, config_text: str, options: SweepOptions, stream: TextIO | None = None) -> int:
+    """Run (or resume) the sweep of ``plan``, printing to ``stream`` (stdout); returns the exit code.
     ``config_text`` is what the parent run records as ``config.yaml`` (:func:`miras.config.resolved_text`).
 
     Raises :class:`SweepError`, having written nothing, when the sweep cannot start.
     """
-    plan, layout = Plan(config), Layout(config, options)
+    config = plan.config
+    layout = Layout(config, options)
     stream = stream or sys.stdout
 
     def say(text: str = "") -> None:

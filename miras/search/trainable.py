@@ -7,7 +7,7 @@ from typing import Any
 
 from ..config import SweepConfig
 from .messages import best, eval_report, final_report, worst
-from .plan import Plan, Trial
+from .plan import Trial, trial_settings
 
 
 def train(config: dict[str, Any], *, sweep: SweepConfig, trials_dir: str, cache_dir: str | None, threads: int) -> None:
@@ -30,7 +30,7 @@ def train(config: dict[str, Any], *, sweep: SweepConfig, trials_dir: str, cache_
         found = best(seen, mode)
         tune.report(eval_report(step, metrics, worst(mode) if found is None else found))
 
-    settings = Plan(sweep).settings(trial.cell, trial.lr, trial.values)
+    settings = trial_settings(sweep, trial.cell, trial.lr, trial.values)
     trial_config = TrialConfig(
         task=sweep.task,
         model=settings.model,

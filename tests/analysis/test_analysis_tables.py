@@ -176,3 +176,23 @@ def test_importance_finds_the_setting_that_drives_the_metric() -> None:
     assert (table["n_trials"] == 40).all() and table["combination"].eq("moneta").all()
     best = best_of_lr(sweep)
     assert len(best) == 2  # one per seed: the searched settings do not split the cell
+
+
+def test_a_matched_width_is_a_column_not_a_cell() -> None:
+    frame = pd.DataFrame(
+        {
+            "seed": [0, 1, 0, 1],
+            "lr": 1e-3,
+            "model.d_model": [64, 64, 128, 128],
+            "best_test_accuracy": [0.9, 0.8, 0.5, 0.7],
+        }
+    )
+    trials = frame.assign(combination=["transformer"] * 2 + ["deltanet"] * 2, status="finished", run_id=list("abcd"))
+    empty = pd.DataFrame(columns=["run_id", "combination", "seed", "lr", "metric", "step", "value"])
+    config = {"model": {"match": {"state_size": 16384}}}
+    sweep = Sweep("s", "p", "0", "sqlite://", "test_accuracy", "max", trials, empty, config)
+    assert sweep.matched and sweep.cell == ["combination"]
+    summary = combination_summary(sweep).set_index("combination")
+    assert summary.loc["deltanet", "d_model"] == 128 and summary.loc["transformer", "mean"] == pytest.approx(0.85)
+    unmatched = Sweep("s", "p", "0", "sqlite://", "test_accuracy", "max", trials, empty, {})
+    assert unmatched.cell == ["combination", "model.d_model"]  # without match the width names a cell

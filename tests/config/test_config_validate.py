@@ -239,6 +239,26 @@ MALFORMED = [
         "search.scheduler",
         "measured only at the end",
     ),
+    # equal budgets
+    case(
+        "match-impossible",
+        BASE.replace("[deltanet]", "[titans]") + "model: {n_heads: 4, match: {state_size: 16384}}\n",
+        "model.match",
+        "titans cannot be sized to state_size 16,384 within ±5%",
+        "is 44, with 15,488 (-5.5%)",
+    ),
+    case(
+        "match-two-budgets",
+        BASE + "model: {match: {params: 100000, state_size: 4096}}\n",
+        "model.match",
+        "exactly one of params and state_size",
+    ),
+    case(
+        "match-with-a-ladder",
+        BASE + "model: {d_model: [32, 64], match: {params: 100000}}\n",
+        "model.match",
+        "not a ladder",
+    ),
     # seeds
     case("no-seeds", BASE + "seeds: []\n", "seeds", "at least 1 item"),
     case("repeated-seed", BASE + "seeds: [0, 1, 0]\n", "seeds", "unique; repeated: 0"),

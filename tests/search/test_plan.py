@@ -11,6 +11,7 @@ import pytest
 from ray.tune.search import Searcher
 
 from miras.config import validate_config
+from miras.models import LanguageModel, architecture
 from miras.search.callbacks import ProgressCallback
 from miras.search.messages import OBJECTIVE
 from miras.search.params import NO_AXIS, trial_params
@@ -236,3 +237,21 @@ def test_cells_of_specs_with_params_can_key_a_search_budget():
     p = plan(space={"grid": grid, "ablations": [{"base": "yaad", "gates": {"delta": "constant"}}]}, search={})
     budget = {cell: p.budget for cell in p.searched_cells}  # MirasSpec and Variant hold dicts
     assert len(budget) == 3 and sum(budget.values()) == p.total
+
+
+@pytest.mark.parametrize(("budget", "target"), [("state_size", 4096), ("params", 60_000)])
+def test_matched_widths_meet_the_budget_by_the_models_own_count(budget, target):
+    presets = ["transformer", "deltanet", "gated_deltanet", "titans", "moneta"]
+    model = {**TINY["model"], "n_heads": 2, "match": {budget: target, "tolerance": 0.1}}
+    p = plan(space={"presets": presets}, model=model)
+    assert set(p.matched) == set(presets)
+    vocab, length = TINY["task"]["vocab_size"], TINY["task"]["seq_len"]
+    for cell in p.cells:
+        config = p.config.model.at(cell.d_model)
+        built = LanguageModel(architecture(cell.architecture), vocab, config)
+        count = built.num_params() if budget == "params" else built.state_size(length)
+        assert cell.d_model % 2 == 0 and abs(count / target - 1) <= 0.1, (cell.combination, cell.d_model, count)
+        assert p.matched[cell.combination].value == count
+    widths = {cell.combination: cell.d_model for cell in p.cells}
+    assert len(set(widths.values())) > 1  # the budget, not the width, is what is equal
+    assert "d_model matched to" in p.describe()
