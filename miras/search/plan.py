@@ -53,7 +53,7 @@ class Trial:
     lr: float
     name: str
     key: str
-    values: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def to_config(self) -> dict[str, Any]:
         """A JSON-able form (the Tune config of the trial, an entry of ``trials.json``)."""

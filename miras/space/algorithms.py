@@ -21,7 +21,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from .registry import Params, register_algorithm
+from .registry import REGISTRIES, Params, register_algorithm
 
 
 class AlgorithmParams(Params):
@@ -53,6 +53,9 @@ class Algorithm:
 
 class GDParams(AlgorithmParams):
     steps: int = Field(1, ge=1, description="GD steps per token on the same (k, v) (needs b = 1)")
+
+
+REGISTRIES["algorithm"].bind(Algorithm)
 
 
 @register_algorithm("gd", params=GDParams, description="online gradient descent", shorthand="gd")

@@ -18,7 +18,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from .registry import NoParams, Params, register_bias
+from .registry import REGISTRIES, NoParams, Params, register_bias
 
 Gates = dict[str, Tensor]
 
@@ -83,6 +83,9 @@ def _sign(x: Tensor, p: SmoothSign) -> Tensor:
     if p.smooth == "sqrt":
         return x / torch.sqrt(x * x + p.eps)
     return torch.sign(x)
+
+
+REGISTRIES["bias"].bind(AttentionalBias)
 
 
 @register_bias("dot", description="dot-product similarity -<M(k), v> (Hebbian)", shorthand="dot")

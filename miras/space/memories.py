@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
-from .registry import NoParams, Params, register_memory
+from .registry import REGISTRIES, NoParams, Params, register_memory
 
 Linear = Callable[[str, Tensor], Tensor]
 
@@ -53,6 +53,9 @@ class Memory:
     def normalized_output(self) -> bool:
         """Whether the output is normalised (RMS about 1 per channel whatever the weights)."""
         return False
+
+
+REGISTRIES["memory"].bind(Memory)
 
 
 @register_memory("linear", description="matrix-valued memory M(x) = W x", shorthand="lin")

@@ -64,6 +64,12 @@ class Registry:
     def __init__(self, axis: str) -> None:
         self.axis = axis
         self._options: dict[str, Option] = {}
+        self.base: type | None = None
+        """The class every implementation on this axis subclasses (set by :meth:`bind`)."""
+
+    def bind(self, base: type) -> None:
+        """Require every implementation registered from now on to subclass ``base`` (the axis's class)."""
+        self.base = base
 
     def register(
         self,
@@ -83,6 +89,11 @@ class Registry:
 
         def decorator(cls: T) -> T:
             origin = _origin.get()
+            if self.base is not None and not (isinstance(cls, type) and issubclass(cls, self.base)):
+                raise RegistryError(
+                    f"{self.axis} option {name!r} ({origin}): {getattr(cls, '__qualname__', cls)!s} must subclass "
+                    f"{self.base.__module__}.{self.base.__qualname__}"
+                )
             if name in self._options:
                 first = self._options[name].origin
                 raise RegistryError(

@@ -17,7 +17,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from .registry import NoParams, Params, register_retention
+from .registry import REGISTRIES, NoParams, Params, register_retention
 
 
 class Retention:
@@ -44,6 +44,9 @@ class Retention:
         are (``psi(A) = weights``), so the memory starts at that scale whatever the retention
         (docs/semantics.md, "Scales and starting values")."""
         return weights
+
+
+REGISTRIES["retention"].bind(Retention)
 
 
 @register_retention("none", description="no retention: the memory keeps everything", shorthand="none")

@@ -59,6 +59,17 @@ def test_duplicate_name_names_both_origins(temporary_bias):
             pass
 
 
+@pytest.mark.parametrize("axis", ["memory", "bias", "retention", "algorithm"])
+def test_an_implementation_must_subclass_its_axis_class(axis):
+    with pytest.raises(RegistryError, match=f"{axis} option 'not_a_subclass_test'.*must subclass miras.space"):
+
+        @REGISTRIES[axis].register("not_a_subclass_test", description="a plain class")
+        class Plain:
+            pass
+
+    assert "not_a_subclass_test" not in REGISTRIES[axis].names()
+
+
 def test_duplicate_of_builtin_is_an_error():
     with pytest.raises(RegistryError, match="duplicate bias option 'l2'"):
 
