@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 DESCRIPTION = """\
-Validate the sweep config (exit 2 on any problem, nothing written), expand presets and grids x
-widths x seeds x learning rates into trials, and run them with Ray Tune, logging one MLflow child
+Validate the sweep config (exit 2 on any problem, nothing written), expand presets, grids and
+ablations x widths x seeds x searched settings into trials, and run them with Ray Tune, logging one MLflow child
 run per trial under one parent run per sweep. Running the same command again resumes: finished
 trials are skipped, interrupted ones continue from their last checkpoint. See docs/sweeps.md."""
 
@@ -98,7 +98,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         report=not args.no_report,
     )
-    _quiet()
+    quiet()
     try:
         return run_sweep(plan, resolved_text(args.config, args.overrides), options)
     except SweepError as error:
@@ -106,7 +106,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
 
-def _quiet() -> None:
+def quiet() -> None:
     """Keep the output to the sweep's own lines: no MLflow table-creation notices, no run URLs
     after each run, no Optuna study notices."""
     import optuna
