@@ -9,6 +9,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
+from ..record import COMBINATION, FAILED, REASON, RUN_KEY, STATUS
 from ..space import AXES
 
 FINAL_METRICS = (
@@ -63,10 +64,10 @@ def _run_row(run: Run) -> dict[str, object]:
         "run_id": run.info.run_id,
         "run_name": run.info.run_name,
         "start_time": pd.Timestamp(run.info.start_time, unit="ms"),
-        "combination": tags.get("miras.combination", run.info.run_name),
-        "status": tags.get("miras.status", "failed" if run.info.status == "FAILED" else "unknown"),
-        "reason": tags.get("miras.reason"),
-        "run_key": tags.get("miras.run_key"),
+        "combination": tags.get(COMBINATION, run.info.run_name),
+        "status": tags.get(STATUS, FAILED if run.info.status == "FAILED" else "unknown"),
+        "reason": tags.get(REASON),
+        "run_key": tags.get(RUN_KEY),
         **run.data.params,
         **run.data.metrics,
     }

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -17,12 +17,11 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from ..config.schema import LmTask, MqarTask, NeedleTask
+from ..record import SWEEP, Mode
 from .frame import HISTORY_COLUMNS, history_frame, trials_frame, varying_settings
 from .store import child_runs, find_parent_run
 
 PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-
-Mode = Literal["max", "min"]
 
 LOWER_IS_BETTER = ("loss", "perplexity", "bits_per_byte", "error")
 """A metric whose name contains one of these is minimised; any other (accuracies) is maximised."""
@@ -172,7 +171,7 @@ def load_sweep(
     if metric not in trials and f"best_{metric}" not in trials:  # e.g. every trial failed: no result to show
         trials[metric] = float("nan")
     return Sweep(
-        name=parent.data.tags.get("miras.sweep", parent.info.run_name),
+        name=parent.data.tags.get(SWEEP, parent.info.run_name),
         parent_run_id=parent.info.run_id,
         experiment_id=parent.info.experiment_id,
         tracking_uri=tracking_uri,

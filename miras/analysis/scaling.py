@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..record import FINISHED
 from .load import Sweep
 from .stats import t_interval
 from .tables import best_of_lr, combination_summary
@@ -191,7 +192,7 @@ def pareto_trials(sweep: Sweep) -> pd.DataFrame:
     """Every finished trial with its objectives and ``pareto`` (no other finished trial beats it on all)."""
     columns = objective_columns(sweep)
     names = [c for c, _ in columns]
-    trials = sweep.trials[sweep.trials["status"] == "finished"]
+    trials = sweep.trials[sweep.trials["status"] == FINISHED]
     trials = trials.dropna(subset=[c for c in names if c in trials])
     keep = ["run_id", "run_name", *sweep.cell, "seed", *[c for c in sweep.searched_columns if c not in sweep.cell]]
     frame = trials[[c for c in dict.fromkeys(keep + names) if c in trials]].copy()

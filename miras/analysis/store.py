@@ -9,6 +9,8 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Run, ViewType
 
+from ..record import PARENT_RUN_ID, ROLE, SWEEP_ROLE, parent_filter
+
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 """An MLflow run id (32 lowercase hex digits); anything else names a sweep."""
 
@@ -34,21 +36,17 @@ def default_tracking_uri(sweep: str, root: Path | None = None) -> str | None:
     return f"sqlite:///{shared}" if shared.is_file() else None
 
 
-def _quote(value: str) -> str:
-    return value.replace("'", "\\'")
-
-
 def find_parent_run(client: MlflowClient, sweep: str) -> Run:
     """The sweep's parent run, by run id or by sweep name (the newest one if a name repeats)."""
     if RUN_ID.match(sweep):
         run = client.get_run(sweep)
-        if run.data.tags.get("miras.role") != "sweep":
-            raise SweepNotFoundError(f"run {sweep} is not a sweep's parent run (tag miras.role != 'sweep')")
+        if run.data.tags.get(ROLE) != SWEEP_ROLE:
+            raise SweepNotFoundError(f"run {sweep} is not a sweep's parent run (tag {ROLE} != {SWEEP_ROLE!r})")
         return run
     experiments = [e.experiment_id for e in client.search_experiments()]
     found = client.search_runs(
         experiments,
-        filter_string=f"tags.`miras.role` = 'sweep' and tags.`miras.sweep` = '{_quote(sweep)}'",
+        filter_string=parent_filter(sweep),
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
@@ -65,7 +63,7 @@ def child_runs(client: MlflowClient, parent: Run) -> list[Run]:
     while True:
         page = client.search_runs(
             [parent.info.experiment_id],
-            filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+            filter_string=f"tags.`{PARENT_RUN_ID}` = '{parent.info.run_id}'",
             run_view_type=ViewType.ACTIVE_ONLY,
             order_by=["attributes.start_time ASC"],
             max_results=1000,

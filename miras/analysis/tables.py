@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..record import FINISHED
 from ..space import AXES
 from .load import Sweep
 from .stats import t_interval
@@ -35,7 +36,7 @@ def completed(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
     """Finished trials that logged the metric (the objective by default)."""
     metric = _metric(sweep, metric)
     trials = sweep.trials
-    return trials[(trials["status"] == "finished") & np.isfinite(trials[metric].astype(float))]
+    return trials[(trials["status"] == FINISHED) & np.isfinite(trials[metric].astype(float))]
 
 
 def tuned_lr(sweep: Sweep) -> bool:
@@ -92,7 +93,7 @@ def combination_summary(sweep: Sweep, metric: str | None = None) -> pd.DataFrame
                 "std": interval.std,
                 **_costs(chosen if len(chosen) else group, sweep.matched),
                 "trials": len(group),
-                "not_finished": int((group["status"] != "finished").sum()),
+                "not_finished": int((group["status"] != FINISHED).sum()),
             }
         )
     return pd.DataFrame(rows)
@@ -111,8 +112,8 @@ def ranking(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
 def failures(sweep: Sweep) -> pd.DataFrame:
     """Every trial that did not finish (diverged, oom, failed), and finished trials without the objective."""
     trials = sweep.trials
-    missing = (trials["status"] == "finished") & ~np.isfinite(trials[sweep.objective].astype(float))
-    bad = trials[(trials["status"] != "finished") | missing].copy()
+    missing = (trials["status"] == FINISHED) & ~np.isfinite(trials[sweep.objective].astype(float))
+    bad = trials[(trials["status"] != FINISHED) | missing].copy()
     bad.loc[missing[missing].index, "reason"] = f"no {sweep.objective} logged"
     columns = ["run_id", *sweep.cell, "seed", "lr", "status", "reason"]
     return bad[[c for c in columns if c in bad]].reset_index(drop=True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from ..record import FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED, Mode
 
 if TYPE_CHECKING:
     from ..runners.trial import TrialResult
@@ -23,18 +25,6 @@ OBJECTIVE = "objective"
 def objective_keys(count: int) -> list[str]:
     """The result keys of ``count`` objectives: ``objective``, ``objective_1``, ..."""
     return [OBJECTIVE] + [f"{OBJECTIVE}_{i}" for i in range(1, count)]
-
-
-# ``miras.status`` of a trial: run_trial's finished / diverged / oom / failed, and these.
-FINISHED, FAILED = "finished", "failed"
-STOPPED = "stopped"
-"""Stopped early by the scheduler (ASHA)."""
-RUNNING = "running"
-"""Under way, or its driver was killed."""
-INTERRUPTED = "interrupted"
-"""Stopped by Ctrl-C; runs again when the sweep is resumed."""
-
-Mode = Literal["max", "min"]
 
 
 def worst(mode: Mode) -> float:

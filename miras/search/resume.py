@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from mlflow.entities import Run
 
+from ..record import COMBINATION, RUN_KEY
 from .plan import Cell, Plan, Trial
-from .tracking import COMBINATION, RUN_KEY
 
 
 @dataclass

@@ -14,17 +14,22 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, Run, RunStatus, RunTag, ViewType
 
-from .messages import FAILED, INTERRUPTED, RUNNING
-
-PARENT_RUN_ID = "mlflow.parentRunId"
-ROLE, SWEEP, RUN_KEY, COMBINATION, STATUS, REASON = (
-    "miras.role",
-    "miras.sweep",
-    "miras.run_key",
-    "miras.combination",
-    "miras.status",
-    "miras.reason",
+from ..record import (
+    COMBINATION,
+    FAILED,
+    INTERRUPTED,
+    PARENT_RUN_ID,
+    REASON,
+    ROLE,
+    RUN_KEY,
+    RUNNING,
+    STATUS,
+    SWEEP,
+    SWEEP_ROLE,
+    TRIAL_ROLE,
+    parent_filter,
 )
+
 _BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
 
 
@@ -46,15 +51,16 @@ class SweepStore:
 
     def find_parent(self) -> Run | None:
         """The sweep's latest parent run in the experiment, if any."""
-        query = f"tags.`{ROLE}` = 'sweep' and tags.`{SWEEP}` = '{self.sweep}'"
-        runs = self.client.search_runs([self.experiment_id], query, order_by=["attributes.start_time DESC"])
+        runs = self.client.search_runs(
+            [self.experiment_id], parent_filter(self.sweep), order_by=["attributes.start_time DESC"]
+        )
         return runs[0] if runs else None
 
     def open_parent(self) -> str:
         """Reopen the sweep's parent run, or create it; returns its run id."""
         parent = self.find_parent()
         if parent is None:
-            tags = {ROLE: "sweep", SWEEP: self.sweep}
+            tags = {ROLE: SWEEP_ROLE, SWEEP: self.sweep}
             return self.client.create_run(self.experiment_id, tags=tags, run_name=self.sweep).info.run_id
         self.client.update_run(parent.info.run_id, status="RUNNING")
         return parent.info.run_id
@@ -99,7 +105,7 @@ class SweepStore:
 
     def start_trial(self, parent_id: str, name: str, key: str, combination: str, params: dict[str, str]) -> str:
         """Create a trial's child run with its tags and params; returns its run id."""
-        tags = {PARENT_RUN_ID: parent_id, ROLE: "trial", SWEEP: self.sweep, RUN_KEY: key}
+        tags = {PARENT_RUN_ID: parent_id, ROLE: TRIAL_ROLE, SWEEP: self.sweep, RUN_KEY: key}
         tags |= {COMBINATION: combination, STATUS: RUNNING}
         run_id = self.client.create_run(self.experiment_id, tags=tags, run_name=name).info.run_id
         items = [Param(k, v) for k, v in params.items()]

@@ -1,0 +1,61 @@
+"""The MLflow record of a sweep, one home for its writer (:mod:`miras.search`) and its reader
+(:mod:`miras.analysis`): tag names, roles, trial statuses and how a sweep's parent run is found.
+
+A sweep is one parent run (tags ``miras.role=sweep``, ``miras.sweep=<name>``) and one child run per
+trial (``mlflow.parentRunId``, ``miras.role=trial``, ``miras.run_key``, ``miras.combination``,
+``miras.status``, ``miras.reason``); docs/sweeps.md has the params and metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+PARENT_RUN_ID = "mlflow.parentRunId"
+ROLE, SWEEP, RUN_KEY, COMBINATION, STATUS, REASON = (
+    "miras.role",
+    "miras.sweep",
+    "miras.run_key",
+    "miras.combination",
+    "miras.status",
+    "miras.reason",
+)
+SWEEP_ROLE, TRIAL_ROLE = "sweep", "trial"
+"""Values of ``miras.role``."""
+
+# ``miras.status`` of a trial: run_trial's finished / diverged / oom / failed, and these.
+FINISHED, FAILED = "finished", "failed"
+STOPPED = "stopped"
+"""Stopped early by the scheduler (ASHA)."""
+RUNNING = "running"
+"""Under way, or its driver was killed."""
+INTERRUPTED = "interrupted"
+"""Stopped by Ctrl-C; runs again when the sweep is resumed."""
+
+Mode = Literal["max", "min"]
+"""Which way an objective is better."""
+
+
+def parent_filter(sweep: str) -> str:
+    """The MLflow search filter that finds the parent runs of the sweep named ``sweep``."""
+    quoted = sweep.replace("'", "\\'")
+    return f"tags.`{ROLE}` = '{SWEEP_ROLE}' and tags.`{SWEEP}` = '{quoted}'"
+
+
+__all__ = [
+    "COMBINATION",
+    "FAILED",
+    "FINISHED",
+    "INTERRUPTED",
+    "PARENT_RUN_ID",
+    "REASON",
+    "ROLE",
+    "RUNNING",
+    "RUN_KEY",
+    "STATUS",
+    "STOPPED",
+    "SWEEP",
+    "SWEEP_ROLE",
+    "TRIAL_ROLE",
+    "Mode",
+    "parent_filter",
+]
