@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from miras.bench.peers import rel_rms
 from miras.ops.chunked import chunked_scan
 from miras.ops.common import OUTPUT_GATES
 from miras.ops.reference import reference_scan
@@ -245,12 +246,6 @@ def run(scan, spec: MirasSpec, leaves: dict[str, torch.Tensor], **kwargs) -> dic
     loss = sum((x * w).sum() for x, w in zip(results.values(), cotangents, strict=True))
     grads = torch.autograd.grad(loss, list(leaves.values()))
     return results | {f"d.{n}": g for n, g in zip(leaves, grads, strict=True)}
-
-
-def rel_rms(x: torch.Tensor, ref: torch.Tensor) -> float:
-    """``rms(x - ref) / rms(ref)`` (0 when equal)."""
-    diff = (x.double() - ref.double()).pow(2).mean().sqrt()
-    return 0.0 if diff == 0 else (diff / ref.double().pow(2).mean().sqrt()).item()
 
 
 def errors_above(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], tol: dict[str, float]) -> dict[str, str]:

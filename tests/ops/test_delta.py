@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from miras.bench.peers import rel_rms
 from miras.ops.common import prepare
 from miras.ops.delta import delta_scan, delta_unsupported
 from miras.ops.reference import reference_scan
@@ -21,13 +22,6 @@ SHAPES = [
     (100, 1, 8, 16, None, True),
 ]
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
-
-
-def rel_rms(x: torch.Tensor, ref: torch.Tensor) -> float:
-    """``||x - ref||_rms / ||ref||_rms`` (0 when both vanish)."""
-    diff = (x - ref).double().pow(2).mean().sqrt()
-    scale = ref.double().pow(2).mean().sqrt()
-    return 0.0 if diff == 0 else (diff / scale).item()
 
 
 def make_inputs(spec, batch, length, heads, d_k, d_v, dtype, *, init, lr_scale=1.0, decay_scale=1.0, seed=42):

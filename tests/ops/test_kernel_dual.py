@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 pytest.importorskip("triton")
 
+from miras.bench.peers import rel_rms
 from miras.ops.chunked import Coefficients, _products, chunked_scan, dual_linear
 from miras.ops.common import prepare
 from miras.ops.kernels import dual
@@ -24,11 +25,6 @@ from miras.space import PRESETS, MirasSpec
 
 TOLERANCE = 1e-4
 """Relative RMS error allowed in fp32."""
-
-
-def rel_rms(x: torch.Tensor, ref: torch.Tensor) -> float:
-    """``rms(x - ref) / rms(ref)``."""
-    return ((x.double() - ref.double()).pow(2).mean().sqrt() / ref.double().pow(2).mean().sqrt()).item()
 
 
 def assert_close(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:

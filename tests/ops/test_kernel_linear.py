@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 pytest.importorskip("triton")
 
+from miras.bench.peers import rel_rms
 from miras.ops.chunked import plan, state_free
 from miras.ops.common import prepare
 from miras.ops.kernels import linear
@@ -92,12 +93,6 @@ def run(scan, spec: MirasSpec, leaves: dict[str, torch.Tensor], **kwargs: object
     loss = sum((x * w).sum() for x, w in zip(results.values(), weights, strict=True))
     grads = torch.autograd.grad(loss, list(leaves.values()))
     return results | {f"d.{n}": g for n, g in zip(leaves, grads, strict=True)}
-
-
-def rel_rms(x: torch.Tensor, ref: torch.Tensor) -> float:
-    """``rms(x - ref) / rms(ref)`` (0 when equal)."""
-    diff = (x.double() - ref.double()).pow(2).mean().sqrt()
-    return 0.0 if diff == 0 else (diff / ref.double().pow(2).mean().sqrt()).item()
 
 
 def check(spec: MirasSpec, leaves: dict[str, torch.Tensor], **kwargs: object) -> dict[str, float]:

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from miras.bench.peers import rel_rms
 from miras.ops.delta import delta_scan
 from miras.ops.reference import reference_scan
 from miras.space import PRESETS, AttentionalBias, Components, MirasSpec
@@ -25,12 +26,6 @@ pytestmark = [
 FLA_TOLERANCE = 1e-5
 """fla's naive functions compute in fp32 whatever the input; ours run in fp64."""
 F64 = torch.float64
-
-
-def rel_rms(x: torch.Tensor, ref: torch.Tensor) -> float:
-    """``||x - ref||_rms / ||ref||_rms``."""
-    x, ref = x.double(), ref.double()
-    return ((x - ref).pow(2).mean().sqrt() / ref.pow(2).mean().sqrt()).item()
 
 
 def randn(*shape: int, seed: int, scale: float = 1.0) -> torch.Tensor:
