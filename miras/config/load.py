@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from .errors import ConfigError, Problem, pydantic_problems
 from .schema import ModelConfig, Section, SpaceConfig, SweepConfig
+from .searched import search_problems
 
 S = TypeVar("S", bound=Section)
 
@@ -173,6 +174,9 @@ def validate_config(data: dict[str, Any], base_dir: str | Path = ".", problems: 
             found += space.problems(model.swa_window if model is not None else None)
         raise ConfigError(found) from None
     found += config.problems()
+    if not found and config.search is not None:  # searched settings are checked against valid combinations
+        architectures = [architecture for _, architecture in config.combinations()]
+        found += search_problems(config.search, architectures, {"model": config.model, "training": config.training})
     if found:
         raise ConfigError(found)
     return config

@@ -396,11 +396,16 @@ class AblationConfig(Section):
             for i, choice in enumerate(choices):
                 where = f"{path}.swap.{axis}[{i}]"
                 found = _entry_problems(where, axis, choice)
-                variant = swap_axis(self.base, axis, choice)
-                if not found and variant.spec.canonical() == preset.spec.canonical():
-                    found = [(where, f"{self.base} already has {axis} {choice.name!r} with these params: no change")]
-                incompatible = "; ".join(message for _, message in variant.spec.problems())
-                problems += found or ([(where, incompatible)] if incompatible else [])
+                if found:
+                    problems += found
+                    continue
+                spec = swap_axis(self.base, axis, choice).spec
+                if spec.canonical() == preset.spec.canonical():
+                    problems.append(
+                        (where, f"{self.base} already has {axis} {choice.name!r} with these params: no change")
+                    )
+                elif incompatible := spec.problems():
+                    problems.append((where, "; ".join(message for _, message in incompatible)))
         reads = preset.spec.resolve().required_gates()
         for gate, kind in self.gates.items():
             where = f"{path}.gates.{gate}"
@@ -670,15 +675,8 @@ class SweepConfig(Section):
         return [self.task.primary_metric]
 
     def problems(self) -> list[Problem]:
-        """Problems found against the registries and presets (empty when the config can run), then
-        those of the searched settings against the combinations (:mod:`miras.config.searched`)."""
-        from .searched import search_problems
-
-        problems = self.space.problems(self.model.swa_window)
-        if problems or self.search is None:
-            return problems
-        architectures = [architecture for _, architecture in self.combinations()]
-        return search_problems(self.search, architectures, {"model": self.model, "training": self.training})
+        """Problems found against the registries and presets (empty when the config can run)."""
+        return self.space.problems(self.model.swa_window)
 
     def combinations(self) -> list[Combination]:
         """``(label, preset name, MirasSpec or Variant)`` for every distinct combination: presets first,
