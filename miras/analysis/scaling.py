@@ -194,7 +194,7 @@ def pareto_trials(sweep: Sweep) -> pd.DataFrame:
     names = [c for c, _ in columns]
     trials = sweep.trials[sweep.trials["status"] == FINISHED]
     trials = trials.dropna(subset=[c for c in names if c in trials])
-    keep = ["run_id", "run_name", *sweep.cell, "seed", *[c for c in sweep.searched_columns if c not in sweep.cell]]
+    keep = ["run_id", "run_name", *sweep.cell, "seed", *sweep.searched_columns]
     frame = trials[[c for c in dict.fromkeys(keep + names) if c in trials]].copy()
     frame["pareto"] = pareto_mask(frame[names].to_numpy(), [m for _, m in columns]) if len(frame) else []
     return frame.reset_index(drop=True)

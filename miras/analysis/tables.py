@@ -278,22 +278,29 @@ def importance(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
     metric = _metric(sweep, metric)
     done = completed(sweep, metric)
     rows = []
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for key, group in done.groupby(sweep.cell, dropna=False, sort=False):
-        varying = [c for c in sweep.searched_columns if group[c].astype(str).nunique() > 1]
-        if len(varying) < 2 or len(group) < 3:
-            continue
-        study = optuna.create_study(direction="maximize" if sweep.mode_of(metric) == "max" else "minimize")
-        distributions = {c: _distribution(group[c]) for c in varying}
-        for _, trial in group.iterrows():
-            params = {c: _param(trial[c]) for c in varying}
-            study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=trial[metric]))
-        found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
-        label = " ".join(str(part) for part in (key if isinstance(key, tuple) else (key,)))
-        rows += [
-            {"combination": label, "param": param, "importance": float(value), "n_trials": len(group)}
-            for param, value in found.items()
-        ]
+    direction = "maximize" if sweep.mode_of(metric) == "max" else "minimize"
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per combination
+    try:
+        for key, group in done.groupby(sweep.cell, dropna=False, sort=False):
+            varying = [c for c in sweep.searched_columns if group[c].astype(str).nunique() > 1]
+            if len(varying) < 2 or len(group) < 3:
+                continue
+            study = optuna.create_study(direction=direction)
+            distributions = {c: _distribution(group[c]) for c in varying}
+            for _, trial in group.iterrows():
+                params = {c: _param(trial[c]) for c in varying}
+                study.add_trial(
+                    optuna.trial.create_trial(params=params, distributions=distributions, value=trial[metric])
+                )
+            found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
+            label = " ".join(str(part) for part in (key if isinstance(key, tuple) else (key,)))
+            rows += [
+                {"combination": label, "param": param, "importance": float(value), "n_trials": len(group)}
+                for param, value in found.items()
+            ]
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     return pd.DataFrame(rows, columns=IMPORTANCE_COLUMNS)
 
 

@@ -46,14 +46,6 @@ class Dimension:
     def is_range(self) -> bool:
         return not isinstance(self.values, list)
 
-    @property
-    def section(self) -> str:
-        return self.path.split(".", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.path.split(".", 1)[1]
-
 
 def spec_of(architecture: str | MirasSpec | Variant) -> MirasSpec | None:
     """The Miras spec of a combination (``None`` for an attention baseline)."""
@@ -115,13 +107,9 @@ def search_problems(
     if search.trials_per_combination is not None and not any(
         Dimension(path, values).is_range for path, values in search.searched.items()
     ):
-        problems.append(
-            (
-                "search.trials_per_combination",
-                "every searched setting is a list of values, each tried once (search.lr is a list of "
-                f"{len(search.lr) if isinstance(search.lr, list) else 0} values): remove this key",
-            )
-        )
+        lr = f" (search.lr is a list of {len(search.lr)} values)" if isinstance(search.lr, list) else ""
+        message = f"every searched setting is a list of values, each tried once{lr}: remove this key"
+        problems.append(("search.trials_per_combination", message))
     return problems
 
 

@@ -8,6 +8,7 @@ closest. Models are built on the meta device: nothing is allocated or initialise
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,6 +54,7 @@ def match_width(
     ``target`` (ties: the narrower)."""
     heads = config.n_heads
 
+    @functools.cache
     def at(k: int) -> int:
         return measure(arch, vocab_size, config.model_copy(update={"d_model": k * heads}), seq_len, budget)
 
