@@ -2,8 +2,8 @@
 
 - ``reference``: the specification, a loop over tokens (:mod:`miras.ops.reference`);
 - ``chunked``: parallel inside each mini-batch, any spec (:mod:`miras.ops.chunked`, docs/ops.md);
-- ``delta``: the exact chunk-parallel WY/UT transform of the delta-rule family at b = 1
-  (:mod:`miras.ops.delta`);
+- ``delta``: the exact chunk-parallel WY/UT transform of the delta-rule family at b = 1 and of
+  linear attention (the dot bias) with an optional per-head decay (:mod:`miras.ops.delta`);
 - ``compiled``: ``chunked`` with its chunk step compiled by ``torch.compile`` (:mod:`miras.ops.compiled`);
 - ``triton``: GPU kernels (:mod:`miras.ops.kernels`, triton imported only when used): the whole
   scan of a linear memory with identity retention in one kernel, else ``chunked`` with a Triton
@@ -71,8 +71,9 @@ def why_not(
     """Why ``impl`` cannot run these arguments (one sentence), or ``None`` when it can.
 
     ``reference``, ``chunked`` and ``compiled`` run every valid spec; ``delta`` the delta-rule
-    family at b = 1; ``triton`` needs triton, a CUDA tensor (or ``TRITON_INTERPRET=1``) and a spec
-    its kernels cover. Arguments as :func:`miras_scan`; ``ValueError`` on bad shapes, gates or impl.
+    family at b = 1 and linear attention with a per-head (or no) decay; ``triton`` needs triton,
+    a CUDA tensor (or ``TRITON_INTERPRET=1``) and a spec its kernels cover. Arguments as
+    :func:`miras_scan`; ``ValueError`` on bad shapes, gates or impl.
     """
     scan, reason = _pick(impl, prepare(q, k, v, resolve(spec), gates), chunk_size)
     return reason if scan is None else None
@@ -82,7 +83,7 @@ def _select(problem: Problem) -> tuple[str, str]:
     """:func:`select_impl` of a prepared problem."""
     why_not_delta = delta_unsupported(problem)
     if why_not_delta is None:
-        return "delta", "delta-rule family at b = 1: exact chunk-parallel WY/UT transform"
+        return "delta", "delta-rule or linear-attention family: exact chunk-parallel WY/UT transform"
     why_not_triton = "not on CUDA"
     if problem.k.is_cuda:
         scan, why_not_triton = _triton_scan(problem, None)
@@ -96,8 +97,8 @@ def select_impl(
 ) -> tuple[str, str]:
     """The implementation ``impl="auto"`` runs, and a one-line reason.
 
-    ``"delta"`` when it applies (the delta-rule family at b = 1); else on CUDA ``"triton"`` where
-    its kernels apply; else ``"chunked"``. Arguments as :func:`miras_scan`; raises ``ValueError``
+    ``"delta"`` when it applies (the delta-rule family at b = 1, linear attention); else on CUDA
+    ``"triton"`` where its kernels apply; else ``"chunked"``. Arguments as :func:`miras_scan`; raises ``ValueError``
     on bad shapes or gates.
     """
     return _select(prepare(q, k, v, resolve(spec), gates))

@@ -1,4 +1,5 @@
-"""The WY/UT delta scan equals the reference loop: outputs, final state and every gradient."""
+"""The WY/UT delta scan equals the reference loop: outputs, final state and every gradient,
+for the delta-rule family and for the dot-product (linear-attention) family it also covers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from miras.ops.delta import delta_scan, delta_unsupported
 from miras.ops.reference import reference_scan
 from miras.space import PRESETS, MirasSpec
 
-PRESET_NAMES = ("deltanet", "gated_deltanet", "longhorn", "deltaproduct")
+PRESET_NAMES = ("deltanet", "gated_deltanet", "longhorn", "deltaproduct", "linear_attention", "retnet", "mamba2")
 # (T, H, D_k, D_v, chunk_size, with initial state)
 SHAPES = [
     (1, 2, 8, 8, 64, False),
@@ -127,7 +128,12 @@ def _spec(memory="linear", bias="l2", retention="l2", algorithm=None):
 
 UNSUPPORTED = {
     "mlp memory": (PRESETS["ttt_mlp"].spec, {}, "linear memory"),
-    "dot bias": (PRESETS["mamba2"].spec, {}, "l2 attentional bias"),
+    "l1 bias": (_spec(bias="l1"), {}, "l2 or dot attentional bias"),
+    "dot bias, decay, mini-batch": (
+        _spec(bias="dot", algorithm={"name": "gd", "params": {"batch_size": 4}}),
+        {},
+        "batch_size 1",
+    ),
     "lq retention": (_spec(retention="lq"), {}, "retention none or l2"),
     "momentum": (_spec(algorithm="momentum"), {}, "no momentum"),
     "mini-batch": (PRESETS["ttt_linear"].spec, {}, "batch_size 1"),
@@ -175,6 +181,18 @@ def test_decay_of_exactly_zero(preset):
     got = run(delta_scan, spec, leaves, gates, state, chunk_size=16)
     for name in ref:
         assert torch.isfinite(got[name]).all(), name
+        assert rel_rms(got[name], ref[name]) <= 1e-10, name
+
+
+@pytest.mark.parametrize("params", [{"batch_size": 4}, {"batch_size": 4, "lag_token": True}, {"steps": 2}])
+def test_dot_bias_without_decay_ignores_minibatches(params):
+    """Linear attention's gradient does not depend on the state: any mini-batch cut gives the same
+    sum, so the delta scan runs it at every batch size (and equals the reference there)."""
+    spec = _spec(bias="dot", retention="none", algorithm={"name": "gd", "params": params})
+    leaves, gates, state = make_inputs(spec, 2, 37, 2, 8, 6, torch.float64, init=True)
+    ref = run(reference_scan, spec, leaves, gates, state)
+    got = run(delta_scan, spec, leaves, gates, state, chunk_size=16)
+    for name in ref:
         assert rel_rms(got[name], ref[name]) <= 1e-10, name
 
 

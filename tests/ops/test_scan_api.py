@@ -32,9 +32,11 @@ def test_select_impl_reports_its_choice(preset: str) -> None:
 
 
 def test_select_impl_says_how_chunked_cuts_the_sequence() -> None:
-    for preset, words in (("ttt_mlp", "mini-batches"), ("linear_attention", "chunk(s) of 64 tokens")):
+    for preset, words in (("ttt_mlp", "mini-batches"), ("gla", "chunk(s) of 64 tokens")):
         spec = PRESETS[preset].spec
         q, k, v, gates = problem(spec)
+        if preset == "gla":  # a channel-wise decay: the delta scan does not apply
+            gates["decay"] = torch.rand(B, T, H, D)
         name, reason = select_impl(q, k, v, spec, gates)
         assert name == "chunked" and words in reason
 
