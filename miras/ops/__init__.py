@@ -80,15 +80,23 @@ def why_not(
 
 
 def _select(problem: Problem) -> tuple[str, str]:
-    """:func:`select_impl` of a prepared problem."""
+    """:func:`select_impl` of a prepared problem.
+
+    On CUDA the linear-attention family keeps the Triton kernel it ran before ``delta`` covered it
+    (the two have not been timed against each other on a GPU); the delta-rule family runs ``delta``.
+    """
     why_not_delta = delta_unsupported(problem)
-    if why_not_delta is None:
-        return "delta", "delta-rule or linear-attention family: exact chunk-parallel WY/UT transform"
+    delta_reason = "delta-rule or linear-attention family: exact chunk-parallel WY/UT transform"
+    hebbian = problem.components.bias.state_independent
+    if why_not_delta is None and not (problem.k.is_cuda and hebbian):
+        return "delta", delta_reason
     why_not_triton = "not on CUDA"
     if problem.k.is_cuda:
         scan, why_not_triton = _triton_scan(problem, None)
         if scan is not None:
             return "triton", why_not_triton
+    if why_not_delta is None:
+        return "delta", delta_reason
     return "chunked", f"{plan(problem).reason} (not delta: {why_not_delta}; not triton: {why_not_triton})"
 
 
@@ -98,7 +106,8 @@ def select_impl(
     """The implementation ``impl="auto"`` runs, and a one-line reason.
 
     ``"delta"`` when it applies (the delta-rule family at b = 1, linear attention); else on CUDA
-    ``"triton"`` where its kernels apply; else ``"chunked"``. Arguments as :func:`miras_scan`; raises ``ValueError``
+    ``"triton"`` where its kernels apply; else ``"chunked"``. On CUDA, linear attention prefers
+    ``"triton"`` to ``"delta"``. Arguments as :func:`miras_scan`; raises ``ValueError``
     on bad shapes or gates.
     """
     return _select(prepare(q, k, v, resolve(spec), gates))
