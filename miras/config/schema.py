@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -228,6 +229,12 @@ class ModelConfig(Section):
     )
     n_layers: Int = Field(2, ge=1, description="number of blocks")
     n_heads: Int = Field(2, ge=1, description="memory heads; must divide d_model")
+    attention_heads: Int | None = Field(
+        None,
+        ge=1,
+        description="heads of the attention layers (transformer, swa, the hybrids' window layers); must divide "
+        "d_model; null: n_heads. Attention's heads cost no state, a memory's split it (H heads of d/H: d^2/H)",
+    )
     gate_rank: Int = Field(32, ge=1, description="rank of the low-rank projection that produces the gates")
     conv_size: Int = Field(4, ge=1, description="kernel of the depthwise causal conv on q, k, v (1: none)")
     swa_window: Int | None = Field(
@@ -253,7 +260,8 @@ class ModelConfig(Section):
     match: MatchConfig | None = Field(
         None,
         description="size every combination to one budget {params: N} or {state_size: N} (tolerance 0.05) by "
-        "choosing its d_model (a multiple of n_heads); d_model is then unused; null: every combination at d_model",
+        "choosing its d_model (a multiple of n_heads and attention_heads); d_model is then unused; null: every "
+        "combination at d_model",
     )
     embed_scale: Literal["one", "sqrt_d"] = Field(
         "one",
@@ -262,9 +270,11 @@ class ModelConfig(Section):
         "residual stream; docs/semantics.md)",
     )
 
-    @field_validator("n_heads")
+    @field_validator("n_heads", "attention_heads")
     @classmethod
-    def _divides(cls, value: int, info: ValidationInfo) -> int:
+    def _divides(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is None:
+            return value
         d_model = info.data.get("d_model")
         widths = d_model if isinstance(d_model, list) else [d_model] if d_model is not None else []
         bad = [width for width in widths if width % value]
@@ -278,6 +288,16 @@ class ModelConfig(Section):
         if value is not None and isinstance(info.data.get("d_model"), list):
             raise ValueError("match chooses each combination's width: give d_model one width, not a ladder")
         return value
+
+    @property
+    def heads_of_attention(self) -> int:
+        """Heads of an attention layer: ``attention_heads``, else ``n_heads``."""
+        return self.attention_heads or self.n_heads
+
+    @property
+    def width_step(self) -> int:
+        """The widths every head count divides: multiples of this."""
+        return math.lcm(self.n_heads, self.heads_of_attention)
 
     @property
     def widths(self) -> list[int]:

@@ -1,7 +1,7 @@
 """Equal budgets: the width at which a model has a given number of parameters or of state scalars.
 
 Fair comparisons hold a budget fixed (MAD-lab's iso-state protocol; zoology plots recall against
-state size). The knob turned is ``d_model``, in steps of ``n_heads`` (so the heads divide it and
+state size). The knob turned is ``d_model``, in steps of ``width_step`` (so the heads divide it and
 keep their count); both counts grow with the width, so a bisection over the multiples finds the
 closest. Models are built on the meta device: nothing is allocated or initialised.
 """
@@ -50,9 +50,9 @@ def measure(arch: Architecture, vocab_size: int, config: ModelConfig, seq_len: i
 def match_width(
     arch: Architecture, vocab_size: int, config: ModelConfig, seq_len: int, budget: Budget, target: int
 ) -> Sized:
-    """The multiple of ``config.n_heads`` (at least 8, at most 65536) whose ``budget`` is closest to
-    ``target`` (ties: the narrower)."""
-    heads = config.n_heads
+    """The multiple of ``config.width_step`` (every head count divides it; at least 8, at most
+    65536) whose ``budget`` is closest to ``target`` (ties: the narrower)."""
+    heads = config.width_step
 
     @functools.cache
     def at(k: int) -> int:

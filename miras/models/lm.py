@@ -117,7 +117,7 @@ class LanguageModel(nn.Module):
                     qk_norm=config.qk_norm,
                 )
             else:
-                mixer = Attention(d_model, n_heads, arch.window)
+                mixer = Attention(d_model, config.heads_of_attention, arch.window)
             blocks.append(Block(d_model, mixer, config.mlp))
         self.blocks = nn.ModuleList(blocks)
         self.norm = RMSNorm(d_model)

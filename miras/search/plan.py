@@ -270,8 +270,8 @@ def matched_widths(config: SweepConfig) -> dict[str, Sized]:
                 (
                     "model.match",
                     f"{label} cannot be sized to {what} {target:,} within ±{match.tolerance:.0%}: the closest "
-                    f"d_model (a multiple of n_heads {config.model.n_heads}) is {sized.d_model}, with {sized.value:,} "
-                    f"({sized.error:+.1%}); widen model.match.tolerance or change n_heads",
+                    f"d_model (a multiple of {config.model.width_step}, for the heads) is {sized.d_model}, with "
+                    f"{sized.value:,} ({sized.error:+.1%}); widen model.match.tolerance or change n_heads",
                 )
             )
         found[label] = sized

@@ -159,3 +159,21 @@ def test_a_deep_memory_starts_at_the_usual_weight_scale_whatever_its_mirror_map(
     for name, accumulator in mixer.initial.items():
         weights = mixer.components.retention.project(accumulator.detach())
         assert weights.std().item() == pytest.approx(accumulator.shape[-1] ** -0.5, rel=0.1), name
+
+
+def test_attention_heads_set_the_attention_layers_only():
+    """``model.attention_heads`` splits the hybrid's window layers; its memory keeps ``n_heads``."""
+    config = ModelConfig(d_model=32, n_layers=2, n_heads=1, attention_heads=4, swa_window=8)
+    model = LanguageModel(architecture("titans_h", window=8), 64, config)
+    mixers = [block.mixer for block in model.blocks]
+    assert [m.n_heads for m in mixers] == [1, 4]
+    assert isinstance(mixers[0], MirasMixer) and not isinstance(mixers[1], MirasMixer)
+    assert LanguageModel(architecture("transformer"), 64, config).blocks[0].mixer.n_heads == 4
+    default = LanguageModel(architecture("transformer"), 64, config.model_copy(update={"attention_heads": None}))
+    assert default.blocks[0].mixer.n_heads == 1
+
+
+def test_attention_heads_must_divide_the_width():
+    with pytest.raises(ValueError, match="must divide d_model 32"):
+        ModelConfig(d_model=32, n_heads=2, attention_heads=3)
+    assert ModelConfig(d_model=48, n_heads=4, attention_heads=3).width_step == 12
