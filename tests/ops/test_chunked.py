@@ -259,15 +259,26 @@ def assert_close(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], to
     assert not bad, f"relative RMS errors: {bad}"
 
 
-def roundoff_sensitivity(case: Case, want: dict[str, torch.Tensor]) -> dict[str, float]:
-    """How far the reference itself moves when its inputs move by a relative 1e-15 (a few ulps)."""
-    gen = torch.Generator().manual_seed(1)
+def roundoff_sensitivity(
+    case: Case,
+    want: dict[str, torch.Tensor],
+    dtype: torch.dtype = torch.float64,
+    relative: float = 1e-15,
+    draws: int = 1,
+) -> dict[str, float]:
+    """How far the reference, run in ``dtype``, lands from ``want`` when its inputs move by ``relative``
+    (a few ulps): the largest error over ``draws`` perturbations."""
     leaves = make_leaves(case, torch.float64)
-    noisy = {
-        n: (x.detach() * (1 + 1e-15 * torch.randn(x.shape, generator=gen, dtype=x.dtype))) for n, x in leaves.items()
-    }
-    moved = run(reference_scan, case.spec, {n: x.requires_grad_() for n, x in noisy.items()})
-    return {name: rel_rms(moved[name], want[name]) for name in want}
+    worst = dict.fromkeys(want, 0.0)
+    for draw in range(draws):
+        gen = torch.Generator().manual_seed(1 + draw)
+        noisy = {
+            n: (x.detach() * (1 + relative * torch.randn(x.shape, generator=gen, dtype=x.dtype))).to(dtype)
+            for n, x in leaves.items()
+        }
+        moved = run(reference_scan, case.spec, {n: x.requires_grad_() for n, x in noisy.items()})
+        worst = {name: max(worst[name], rel_rms(moved[name].double(), want[name])) for name in want}
+    return worst
 
 
 def check(case: Case, **kwargs) -> None:
@@ -313,14 +324,16 @@ def test_preset_fp64(preset: str, shape: tuple[int, int, int, bool]) -> None:
 @pytest.mark.parametrize("preset", BASE_PRESETS)
 def test_preset_fp32(preset: str) -> None:
     """fp32 within 1e-5 of the fp64 reference, or (where the problem's conditioning does not allow
-    it: Memora's LayerNorm over softmax rows) no worse than the fp32 reference itself."""
+    it: Memora's LayerNorm over softmax rows) within 4x the fp32 reference's own error, the worst of
+    four runs on inputs moved by half an fp32 ulp (one run's error varies 4x from draw to draw)."""
     case = preset_case(preset, 20, 2, 4, True)
     want = run(reference_scan, case.spec, make_leaves(case, torch.float64))
     got = run(chunked_scan, case.spec, make_leaves(case, torch.float32))
-    own = run(reference_scan, case.spec, make_leaves(case, torch.float32))
-    for name in want:
-        allowed = max(TOLERANCE[torch.float32], 4 * rel_rms(own[name], want[name]))
-        assert rel_rms(got[name], want[name]) <= allowed, name
+    tol = TOLERANCE[torch.float32]
+    if errors_above(got, want, dict.fromkeys(want, tol)):
+        own = roundoff_sensitivity(case, want, torch.float32, relative=6e-8, draws=4)
+        bad = errors_above(got, want, {name: max(tol, 4 * own[name]) for name in want})
+        assert not bad, f"relative RMS errors (4x the fp32 reference's {own}): {bad}"
 
 
 @pytest.mark.parametrize("chunk_size", [1, 5, 64])
