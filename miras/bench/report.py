@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import platform
-import subprocess
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..provenance import cpu_model, git_commit, package_version
 from .grid import BenchConfig, Cell
 
 PACKAGES = ("torch", "triton", "fla-core", "titans-pytorch")
@@ -38,34 +36,6 @@ def environment(config: BenchConfig) -> dict[str, Any]:
         "repeats": config.repeats,
         "max_seconds": config.max_seconds,
     }
-
-
-def package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def git_commit() -> str:
-    """Short commit of the miras checkout (``-dirty`` with uncommitted changes), or ``unknown``."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=root, check=False).returncode != 0
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("-dirty" if dirty else "")
 
 
 def speedup(cell: Cell, cells: list[Cell], baseline: str) -> float | None:
@@ -145,4 +115,14 @@ def write_section(path: Path, section: str, text: str) -> None:
     path.write_text(new)
 
 
-__all__ = ["environment", "row", "speedup", "to_json", "to_markdown", "write_section"]
+__all__ = [
+    "cpu_model",
+    "environment",
+    "git_commit",
+    "package_version",
+    "row",
+    "speedup",
+    "to_json",
+    "to_markdown",
+    "write_section",
+]
