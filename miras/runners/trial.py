@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import traceback
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -14,9 +16,12 @@ from ..config.schema import ModelConfig, Task, TrainingConfig
 from ..models import LanguageModel, architecture
 from ..space import MirasSpec, Variant
 from .tasks import build_task
-from .trainer import EvalCallback, Trainer, TrainResult
+from .trainer import CHECKPOINT, EvalCallback, Trainer, TrainResult
 
 DEFAULT_CACHE = Path.home() / ".cache" / "miras"
+RECORD = "trial.json"
+"""Written beside the checkpoint (``<workdir>/trial.json``): the resolved :class:`TrialConfig` and
+the vocabulary size, all :func:`load_trained` needs to rebuild the model."""
 
 
 class TrialConfig(BaseModel):
@@ -84,6 +89,8 @@ def run_trial(config: TrialConfig, *, on_eval: EvalCallback | None = None, progr
         result.params = model.num_params()
         result.state_size = model.state_size(task.seq_len)
         result.flops_per_token = model.flops_per_token(task.seq_len)
+        if config.workdir is not None:
+            write_record(config, task.vocab_size, model)
         trainer = Trainer(
             model,
             task,
@@ -106,3 +113,34 @@ def run_trial(config: TrialConfig, *, on_eval: EvalCallback | None = None, progr
     for name, value in asdict(trained).items():
         setattr(result, name, value)
     return result
+
+
+def write_record(config: TrialConfig, vocab_size: int, model: LanguageModel) -> Path:
+    """Write ``<workdir>/trial.json`` (:data:`RECORD`) atomically; returns its path."""
+    if config.workdir is None:
+        raise ValueError("a trial without a workdir has no record")
+    config.workdir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "config": config.model_dump(mode="json"),
+        "vocab_size": vocab_size,
+        "architecture": model.arch.name,
+        "n_params": model.num_params(),
+        "checkpoint": CHECKPOINT,
+    }
+    path = config.workdir / RECORD
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def load_trained(folder: Path | str, device: str = "cpu") -> tuple[LanguageModel, TrialConfig]:
+    """The model a trial trained, from its folder (``trial.json`` and ``checkpoint.pt``: a trial's
+    workdir, or the ``checkpoint`` artifact of its MLflow run), with its resolved config."""
+    folder = Path(folder)
+    record = json.loads((folder / RECORD).read_text())
+    config = TrialConfig.model_validate(record["config"])
+    model = build_model(config, record["vocab_size"])
+    state = torch.load(folder / record.get("checkpoint", CHECKPOINT), map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    return model.to(device), config

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from ray.tune import Callback
 from ray.tune.experiment import Trial as TuneTrial
 
 from ..config import SweepConfig
-from .messages import FAILED, FINISHED, INTERRUPTED, STOPPED, Outcome, read_eval, read_outcome
+from ..provenance import DEVICE, UNKNOWN
+from .messages import FAILED, FINISHED, INTERRUPTED, STOPPED, Outcome, read_eval, read_outcome, read_provenance
 from .params import trial_params
 from .plan import Trial
 from .tracking import SweepStore
@@ -31,17 +33,33 @@ class _Open:
 
     run_id: str
     name: str
+    key: str
     started: float
     logged: set[int] = field(default_factory=set)
     """Steps whose evaluation is logged (a trial restarted by Tune reports some again)."""
+    provenance: dict[str, str] = field(default_factory=dict)
+    """The provenance tags last written (the trial's worker reports them with every result)."""
 
 
 class TrackingCallback(Callback):
     """Logs each trial to its MLflow child run: params at the start, metrics at every evaluation,
-    the outcome (status, reason, final measurements) at the end."""
+    the provenance tags its worker reports, the outcome (status, reason, final measurements) and
+    its checkpoint (:meth:`SweepStore.log_checkpoint`, from ``<trials_dir>/<run key>``) at the end.
 
-    def __init__(self, store: SweepStore, parent_id: str, config: SweepConfig) -> None:
+    ``provenance`` (the driver's, without a device) tags a run whose worker never reported its own
+    (a worker that crashed), with ``miras.device=unknown``."""
+
+    def __init__(
+        self,
+        store: SweepStore,
+        parent_id: str,
+        config: SweepConfig,
+        trials_dir: Path | None = None,
+        provenance: dict[str, str] | None = None,
+    ) -> None:
         self.store, self.parent_id, self.config = store, parent_id, config
+        self.trials_dir = trials_dir
+        self.provenance = {k: v for k, v in (provenance or {}).items() if k != DEVICE} | {DEVICE: UNKNOWN}
         self.open: dict[str, _Open] = {}
         self.ended: dict[str, str] = {}
         """Run name -> status of every trial ended by this driver."""
@@ -56,7 +74,7 @@ class TrackingCallback(Callback):
         spec = _trial(trial)
         params = trial_params(self.config, spec)
         run_id = self.store.start_trial(self.parent_id, spec.name, spec.key, spec.cell.combination, params)
-        self.open[trial.trial_id] = _Open(run_id, spec.name, time.monotonic())
+        self.open[trial.trial_id] = _Open(run_id, spec.name, spec.key, time.monotonic())
 
     def on_trial_result(
         self, iteration: int, trials: list[TuneTrial], trial: TuneTrial, result: dict[str, Any], **info: Any
@@ -64,6 +82,10 @@ class TrackingCallback(Callback):
         run = self.open.get(trial.trial_id)
         if run is None:
             return
+        provenance = read_provenance(result)
+        if provenance and provenance != run.provenance:
+            self.store.set_tags(run.run_id, provenance)
+            run.provenance = provenance
         evaluation = read_eval(result)
         if evaluation is not None and evaluation.step not in run.logged:
             self.store.log_metrics(run.run_id, evaluation.metrics, evaluation.step)
@@ -92,6 +114,13 @@ class TrackingCallback(Callback):
             self.store.log_metrics(run.run_id, outcome.summary)
         self.trial_seconds += time.monotonic() - run.started
         self.training_seconds += outcome.summary.get("wall_seconds", 0.0)
+        if not run.provenance:
+            self.store.set_tags(run.run_id, self.provenance)
+        if self.trials_dir is not None:
+            try:
+                self.store.log_checkpoint(run.run_id, self.trials_dir / run.key)
+            except Exception as error:  # an artifact store that refuses must not stop the sweep
+                self.store.set_tags(run.run_id, {"miras.checkpoint_error": f"{type(error).__name__}: {error}"[:5000]})
         reason = None if outcome.status == FINISHED else outcome.reason
         self.store.end_trial(run.run_id, outcome.status, reason)
         self.ended[run.name] = outcome.status

@@ -4,7 +4,8 @@ Every report has ``objective`` (what the searcher and the scheduler optimise) an
 either an evaluation (``step`` and the task's metrics) or, once, the final outcome (status,
 reason, the whole evaluation history with ``train_loss``, and the final measurements). The
 history is repeated at the end because a trial resumed from a checkpoint does not evaluate its
-earlier steps again.
+earlier steps again. ``miras.provenance`` (:func:`miras.provenance.provenance_tags` as the trial's
+worker sees them: its checkout, packages and device) rides along with every report.
 """
 
 from __future__ import annotations
@@ -56,11 +57,19 @@ class Outcome:
     summary: dict[str, float] = field(default_factory=dict)
 
 
-def eval_report(step: int, metrics: dict[str, float], objective: float) -> dict[str, Any]:
-    return {OBJECTIVE: objective, "miras": {"eval": {"step": step, "metrics": metrics}}}
+def eval_report(
+    step: int, metrics: dict[str, float], objective: float, provenance: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {OBJECTIVE: objective, "miras": {"eval": {"step": step, "metrics": metrics}, **_carried(provenance)}}
 
 
-def final_report(result: TrialResult, objectives: list[tuple[str, Mode]]) -> dict[str, Any]:
+def _carried(provenance: dict[str, str] | None) -> dict[str, Any]:
+    return {"provenance": provenance} if provenance else {}
+
+
+def final_report(
+    result: TrialResult, objectives: list[tuple[str, Mode]], provenance: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The last report of a trial: per objective (:func:`objective_keys`), the best value of its metric
     over the evaluations, or the final measurement of that name (``tokens_per_second``), if the trial
     finished; else the worst value. ``best_<metric>`` goes to the summary for every evaluated metric."""
@@ -92,13 +101,18 @@ def final_report(result: TrialResult, objectives: list[tuple[str, Mode]]) -> dic
             found = summary.get(metric)
         values[key] = found if result.status == FINISHED and found is not None else worst(mode)
     outcome = {"status": result.status, "reason": result.reason, "history": history, "summary": summary}
-    return {**values, "miras": {"outcome": outcome}}
+    return {**values, "miras": {"outcome": outcome, **_carried(provenance)}}
 
 
 def read_eval(result: dict[str, Any]) -> Evaluation | None:
     """The evaluation carried by a Tune result, if it is one."""
     data = result.get("miras", {}).get("eval")
     return Evaluation(data["step"], data["metrics"]) if data else None
+
+
+def read_provenance(result: dict[str, Any]) -> dict[str, str]:
+    """The trial's provenance tags carried by a Tune result (empty if none)."""
+    return dict(result.get("miras", {}).get("provenance") or {})
 
 
 def read_outcome(result: dict[str, Any]) -> Outcome | None:
@@ -125,5 +139,6 @@ __all__ = [
     "objective_keys",
     "read_eval",
     "read_outcome",
+    "read_provenance",
     "worst",
 ]

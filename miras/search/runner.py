@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..config import SweepConfig
+from ..provenance import device_name, provenance_tags
 from .layout import Layout, SweepOptions
 from .messages import FAILED
 from .plan import Plan
@@ -58,7 +59,8 @@ def run_sweep(plan: Plan, config_text: str, options: SweepOptions, stream: TextI
         if options.fresh:
             _start_over(layout, config, say)
         store = SweepStore(layout.uri, layout.experiment, config.name, layout.artifact_location())
-        parent_id = store.open_parent()
+        provenance = provenance_tags(_device(config))
+        parent_id = store.open_parent(provenance)
         store.log_sweep(parent_id, config_text, plan.listing())
         children = store.children(parent_id)
         finished = [run for run in children if is_done(run)]
@@ -66,14 +68,15 @@ def run_sweep(plan: Plan, config_text: str, options: SweepOptions, stream: TextI
         work = Work.left(plan, finished)
         say(f"  {plan.total - work.count} of {plan.total} trials already finished; launching {work.count}")
         if work.count == 0:
+            store.summarize(parent_id, config.objectives, plan.total)
             store.close_parent(parent_id, "FINISHED")
             _report(parent_id, layout, options, say)
-            say(f"browse:   {layout.browse_command()}")
+            _browse(layout, store.experiment_id, say)
             return EXIT_OK
         from .callbacks import TrackingCallback
         from .orchestrate import run_trials
 
-        tracking = TrackingCallback(store, parent_id, config)
+        tracking = TrackingCallback(store, parent_id, config, layout.trials_dir, provenance)
         try:
             run_trials(plan, work, layout, options, tracking, stream)
         except BaseException as error:  # Ray failed to start, a second Ctrl-C, ...: no run stays RUNNING
@@ -81,6 +84,7 @@ def run_sweep(plan: Plan, config_text: str, options: SweepOptions, stream: TextI
             store.close_parent(parent_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
             raise
         interrupted = tracking.interrupt()
+        store.summarize(parent_id, config.objectives, plan.total)
         store.close_parent(parent_id, "KILLED" if interrupted else "FINISHED")
     counts = Counter(tracking.ended.values())
     shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
@@ -90,10 +94,28 @@ def run_sweep(plan: Plan, config_text: str, options: SweepOptions, stream: TextI
         say(f"interrupted: {work.count - len(tracking.ended)} trials left; run the same command again to resume")
     else:
         _report(parent_id, layout, options, say)
-    say(f"browse:   {layout.browse_command()}")
+    _browse(layout, store.experiment_id, say)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED_TRIALS if counts.get(FAILED) else EXIT_OK
+
+
+def _device(config: SweepConfig) -> str:
+    """The parent run's ``miras.device`` until its trials report theirs: ``cpu`` unless the trials
+    ask for a GPU, then this machine's (or ``cuda`` when the driver sees none: a cluster's)."""
+    if not config.resources.gpu:
+        return "cpu"
+    import torch
+
+    return device_name("cuda") if torch.cuda.is_available() else "cuda"
+
+
+def _browse(layout: Layout, experiment_id: str, say: Callable[[str], None]) -> None:
+    """How to browse the runs: the MLflow UI command, and the experiment's page in the UI's model
+    training view (MLflow 3.17's UI picks its view from ``workflowType``, default GenAI)."""
+    say(f"browse:   {layout.browse_command()}")
+    base = "http://127.0.0.1:5000" if layout.uri.startswith("sqlite:") else layout.uri.rstrip("/")
+    say(f"  then open {base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning")
 
 
 def _report(parent_id: str, layout: Layout, options: SweepOptions, say: Callable[[str], None]) -> None:

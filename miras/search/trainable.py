@@ -12,12 +12,15 @@ from .plan import Trial, trial_settings
 
 def train(config: dict[str, Any], *, sweep: SweepConfig, trials_dir: str, cache_dir: str | None, threads: int) -> None:
     """Train the trial described by ``config["trial"]`` (:meth:`Trial.to_config`), reporting every
-    evaluation and then the outcome. Checkpoints go to ``<trials_dir>/<run key>``, so a trial
-    started again (after an interruption, on any node that sees that folder) resumes there."""
+    evaluation and then the outcome, each with the worker's provenance tags (its checkout, package
+    versions and device). Checkpoints go to ``<trials_dir>/<run key>`` (``checkpoint.pt``, beside
+    ``trial.json``: the resolved config), so a trial started again (after an interruption, on any
+    node that sees that folder) resumes there."""
     import torch
     from ray import tune
 
-    from ..runners.trial import DEFAULT_CACHE, TrialConfig, run_trial
+    from ..provenance import device_name, provenance_tags
+    from ..runners.trial import DEFAULT_CACHE, TrialConfig, resolve_device, run_trial
 
     torch.set_num_threads(threads)
     trial = Trial.from_config(config["trial"])
@@ -28,7 +31,7 @@ def train(config: dict[str, Any], *, sweep: SweepConfig, trials_dir: str, cache_
         if metric in metrics:
             seen.append(metrics[metric])
         found = best(seen, mode)
-        tune.report(eval_report(step, metrics, worst(mode) if found is None else found))
+        tune.report(eval_report(step, metrics, worst(mode) if found is None else found, provenance))
 
     settings = trial_settings(sweep, trial.cell, trial.lr, trial.values)
     trial_config = TrialConfig(
@@ -42,8 +45,9 @@ def train(config: dict[str, Any], *, sweep: SweepConfig, trials_dir: str, cache_
         workdir=Path(trials_dir) / trial.key,
         cache_dir=Path(cache_dir) if cache_dir else DEFAULT_CACHE,
     )
+    provenance = provenance_tags(device_name(resolve_device(trial_config.device)))
     result = run_trial(trial_config, on_eval=on_eval, progress=False)
-    tune.report(final_report(result, sweep.objectives))
+    tune.report(final_report(result, sweep.objectives, provenance))
 
 
 __all__ = ["train"]

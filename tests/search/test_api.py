@@ -9,7 +9,7 @@ import pytest
 import miras
 from miras.config import ConfigError
 
-from .conftest import TINY
+from .conftest import TINY, trial_runs
 
 
 def test_a_sweep_from_python_returns_its_trials_and_resumes(tmp_path):
@@ -23,6 +23,9 @@ def test_a_sweep_from_python_returns_its_trials_and_resumes(tmp_path):
     resumed = miras.sweep(config, ["training.steps=4", "training.eval_every=2"], stream=again, **options)
     assert "2 of 2 trials already finished; launching 0" in again.getvalue()
     assert sorted(resumed["run_id"]) == sorted(trials["run_id"])
+    (parent,), _ = trial_runs(f"sqlite:///{tmp_path / 'out' / 'mlflow.db'}", "api")  # summarised again, unchanged
+    assert (parent.data.metrics["trials_finished"], parent.data.metrics["trials_planned"]) == (2, 2)
+    assert parent.data.metrics["best_test_accuracy"] == trials["best_test_accuracy"].max()
 
 
 def test_a_bad_config_raises_before_anything_runs(tmp_path):

@@ -69,6 +69,8 @@ def test_kill_9_then_rerun_continues_the_sweep(tmp_path, short_dir):
 
     parents, after = trial_runs(uri, "resume")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    summary = parents[0].data.metrics  # the resumed sweep's summary counts every trial, before and after the kill
+    assert (summary["trials_finished"], summary["trials_failed"], summary["trials_planned"]) == (3, 0, 3)
     assert sorted(run.info.run_name for run in after) == sorted(f"{p}-s0" for p in PRESETS)
     assert all(run.info.status == "FINISHED" and run.data.tags["miras.status"] == "finished" for run in after)
     assert len({run.data.tags["miras.run_key"] for run in after}) == len(PRESETS)

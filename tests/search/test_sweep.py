@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
 import pytest
+import torch
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
+from miras.provenance import package_version
+from miras.runners.trial import load_trained
 from miras.search.command import main
 
-from .conftest import trial_runs, write_sweep
+from .conftest import ROOT, trial_runs, write_sweep
 
 PRESETS, SEEDS, RATES = ["gated_deltanet", "transformer"], [0, 1], [3e-3, 1e30]
 FINAL = ("n_params", "state_size", "flops_per_token", "tokens_per_second", "peak_memory_mb", "wall_seconds")
@@ -63,7 +68,7 @@ def test_one_parent_with_the_config_and_trial_list(swept):
     assert parent.data.tags["miras.sweep"] == "quick"
     client = MlflowClient(swept.uri)
     artifacts = sorted(a.path for a in client.list_artifacts(parent.info.run_id))
-    assert artifacts == ["config.yaml", "report", "trials.json"]
+    assert artifacts == ["config.yaml", "report", "summary.json", "trials.json"]
     listed = json.loads(Path(client.download_artifacts(parent.info.run_id, "trials.json", str(swept.out))).read_text())
     assert len(listed) == 8 and {entry["lr"] for entry in listed} == set(RATES)
 
@@ -86,6 +91,55 @@ def test_one_child_per_trial_with_tags_and_params(swept):
     assert gdn["algorithm.grad_at"] == "decayed"
     transformer = next(r for r in swept.children if r.data.params["model"] == "transformer").data.params
     assert transformer["memory"] == "-"
+
+
+def test_the_experiment_opens_in_the_model_training_view(swept):
+    client = MlflowClient(swept.uri)
+    experiment = client.get_experiment_by_name("quick")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    page = f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+    assert f"then open {page}" in swept.stdout
+
+
+def test_every_run_carries_its_provenance(swept):
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    for run in [*swept.parents, *swept.children]:
+        tags = run.data.tags
+        assert tags["miras.git_commit"] == head and tags["miras.git_dirty"] in ("true", "false")
+        assert tags["miras.device"] == "cpu", run.info.run_name
+        assert tags["miras.version.torch"] == torch.__version__
+        assert tags["miras.version.python"] == platform.python_version()
+        for name in ("miras", "triton", "ray", "optuna", "mlflow"):
+            assert tags[f"miras.version.{name}"] == package_version(name, "absent"), name
+
+
+def test_the_parent_run_holds_the_sweeps_summary(swept):
+    parent = swept.parents[0].data
+    metrics = parent.metrics
+    assert (metrics["trials_planned"], metrics["trials_finished"], metrics["trials_diverged"]) == (8, 4, 4)
+    assert metrics["trials_failed"] == 0
+    finished = [run for run in swept.children if run.data.tags["miras.status"] == "finished"]
+    for preset in PRESETS:
+        best = max(r.data.metrics["best_test_accuracy"] for r in finished if r.data.tags["miras.combination"] == preset)
+        assert metrics[f"best_test_accuracy/{preset}"] == best, preset
+    best_run = max(finished, key=lambda r: r.data.metrics["best_test_accuracy"])
+    assert metrics["best_test_accuracy"] == best_run.data.metrics["best_test_accuracy"]
+    assert parent.tags["miras.best_trial"] in {r.info.run_name for r in finished}
+
+
+def test_a_trials_checkpoint_and_config_are_reachable_from_its_run(swept):
+    client = MlflowClient(swept.uri)
+    finished = [run for run in swept.children if run.data.tags["miras.status"] == "finished"]
+    run = next(r for r in finished if r.data.params["model"] == "gated_deltanet")
+    checkpoint = swept.out / "trials" / run.data.tags["miras.run_key"] / "checkpoint.pt"
+    assert run.data.tags["miras.checkpoint_path"] == str(checkpoint)
+    folder = Path(client.download_artifacts(run.info.run_id, "checkpoint", str(swept.out / "download")))
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.pt", "trial.json"]
+    model, config = load_trained(folder)
+    assert config.architecture == "gated_deltanet" and config.model.d_model == 16 and config.training.steps == 10
+    assert config.seed == int(run.data.params["seed"]) and config.lr == float(run.data.params["lr"])
+    saved = torch.load(checkpoint, weights_only=False)["model"]
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
 
 
 def test_finished_trials_have_metrics_at_every_evaluation(swept):
