@@ -1,6 +1,10 @@
 """The ``miras`` command line: ``list``, ``validate``, ``train``, ``sweep``, ``report`` and ``bench``.
 
 Exit codes: 0 success, 2 user error (bad arguments, invalid config), 1 unexpected failure.
+
+Building the parser imports no torch (``miras --help`` and every subcommand's ``--help`` start in a
+fraction of a second): :mod:`miras.space`, the configs, the models and the benchmark load inside
+the command that needs them. ``tests/test_cli_imports.py`` keeps it so.
 """
 
 from __future__ import annotations
@@ -9,16 +13,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from pydantic.fields import FieldInfo
+from typing import TYPE_CHECKING, Any
 
 from .bench.command import register as register_bench
 from .reports.command import register as register_report
 from .search.command import OVERRIDES_HELP, parse_with_overrides
 from .search.command import register as register_sweep
-from .space import AXES, BASELINES, PLUGIN_FAILURES, PRESETS, REGISTRIES, Option, RegistryError
 
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+
+    from .space import Option
+
+AXES = ("memory", "bias", "retention", "algorithm")
+""":data:`miras.space.AXES`, spelled out so that the parser is built without importing miras.space
+(whose option modules import torch); a test checks that the two agree."""
 LISTABLE = (*AXES, "presets")
 
 
@@ -39,6 +48,8 @@ def _format_option(option: Option) -> list[str]:
 
 
 def _format_axis(axis: str) -> list[str]:
+    from .space import REGISTRIES
+
     options = list(REGISTRIES[axis])
     lines = [f"{axis} ({len(options)} options)"]
     for option in options:
@@ -47,6 +58,8 @@ def _format_axis(axis: str) -> list[str]:
 
 
 def _format_presets() -> list[str]:
+    from .space import BASELINES, PRESETS
+
     lines = [f"presets ({len(PRESETS)} Miras models, {len(BASELINES)} attention baselines)"]
     for preset in PRESETS.values():
         hybrid = f" + SWA({preset.swa_window})" if preset.hybrid else ""
@@ -59,6 +72,8 @@ def _format_presets() -> list[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from .space import PLUGIN_FAILURES
+
     sections = [args.axis] if args.axis else list(LISTABLE)
     blocks = [_format_presets() if s == "presets" else _format_axis(s) for s in sections]
     print("\n\n".join("\n".join(block) for block in blocks))
@@ -220,9 +235,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_with_overrides(parser, argv)
     try:
         return args.func(args)
-    except (RegistryError, UsageError) as error:  # e.g. a broken plugin, a combination not in the config
+    except Exception as error:  # a RegistryError (e.g. a broken plugin), a combination not in the config
+        if not _user_error(error):
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def _user_error(error: Exception) -> bool:
+    """A :class:`UsageError`, or a :class:`miras.space.RegistryError`: one can only have been raised
+    once its module was imported, so it is looked up in ``sys.modules`` instead of imported here."""
+    registry = sys.modules.get("miras.space.registry")
+    return isinstance(error, UsageError) or (registry is not None and isinstance(error, registry.RegistryError))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""``miras bench``: the command-line front of :mod:`miras.bench`."""
+"""``miras bench``: the command-line front of :mod:`miras.bench`.
+
+Only argparse at import time: torch, the scans and the presets load when the command runs, so that
+building the ``miras`` parser (and ``miras bench --help``) stays fast.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,26 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..space import PRESETS
-from .grid import IMPL_CHOICES, BenchConfig, Cell, run_grid
-from .report import HEADER, environment, row, speedup, to_json, to_markdown, write_section
+if TYPE_CHECKING:
+    from .grid import BenchConfig, Cell
 
 DTYPES = ("float32", "bfloat16", "float16", "float64")
+IMPL_CHOICES = ("reference", "chunked", "delta", "compiled", "triton", "titans_pytorch", "fla_gated_delta")
+""":data:`miras.bench.grid.IMPL_CHOICES` (the scans of :data:`miras.ops.IMPLS`, then the peers), spelled
+out so that the parser is built without importing torch; a test checks that the two agree."""
+
+
+def preset_name(value: str) -> str:
+    """``--presets`` values: checked against :data:`miras.space.PRESETS` when one is given (not when
+    the parser is built), with argparse's own ``invalid choice`` message."""
+    from ..space import PRESETS
+
+    if value not in PRESETS:
+        choices = ", ".join(map(repr, sorted(PRESETS)))
+        raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {choices})")
+    return value
 
 
 class BenchUsageError(Exception):
@@ -21,6 +37,10 @@ class BenchUsageError(Exception):
 
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
+    import torch
+
+    from .grid import BenchConfig
+
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchUsageError(f"--device {args.device}: CUDA is not available on this machine")
     for name in ("lengths", "batch", "heads", "dim", "repeats"):
@@ -42,6 +62,11 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .grid import run_grid
+    from .report import HEADER, environment, row, speedup, to_json, to_markdown, write_section
+
     try:
         config = config_from(args)
     except BenchUsageError as error:
@@ -91,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--presets",
         nargs="+",
-        choices=sorted(PRESETS),
+        type=preset_name,
         metavar="PRESET",
         help="default: gated_deltanet titans moneta yaad memora",
     )
