@@ -24,8 +24,46 @@ def local_sweeps(root: Path | None = None) -> list[str]:
     return sorted(p.parent.name for p in runs.glob("*/mlflow.db"))
 
 
+def stored_sweeps(tracking_uri: str) -> list[str]:
+    """Names of the sweeps whose parent run (``miras.role=sweep``) is in the store, sorted; empty
+    when the store cannot be read."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from ..record import ROLE, SWEEP, SWEEP_ROLE
+
+    names: set[str] = set()
+    try:
+        client = MlflowClient(tracking_uri)
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        token = None
+        while True:
+            page = client.search_runs(
+                experiments, filter_string=f"tags.`{ROLE}` = '{SWEEP_ROLE}'", max_results=1000, page_token=token
+            )
+            names.update(run.data.tags[SWEEP] for run in page if SWEEP in run.data.tags)
+            token = page.token
+            if not token:
+                break
+    except MlflowException:
+        pass
+    return sorted(names)
+
+
+def existing_sweeps(tracking_uri: str | None = None) -> str:
+    """What ``miras report`` could be given instead: the sweeps in the store at ``tracking_uri`` (when
+    one was opened), then those with a store under ``runs/``."""
+    local = local_sweeps()
+    said = [f"Sweeps in runs/: {', '.join(local)}" if local else "There is no sweep in runs/."]
+    if tracking_uri is not None:
+        stored = stored_sweeps(tracking_uri)
+        said.insert(0, f"Sweeps in that store: {', '.join(stored)}." if stored else "That store holds no sweep.")
+    return " ".join(said)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    """Run ``miras report``; returns the exit code (0, or 2 when the store or the sweep is not found)."""
+    """Run ``miras report``; returns the exit code (0, or 2 when the store or the sweep is not found,
+    saying which sweeps exist)."""
     from mlflow.exceptions import MlflowException
 
     from ..analysis.store import RUN_ID, SweepNotFoundError, default_tracking_uri
@@ -33,18 +71,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     uri = args.tracking_uri or default_tracking_uri(args.sweep)
     if uri is None:
-        found = local_sweeps()
         print(
             f"error: no MLflow store found for {args.sweep!r} (looked for runs/{args.sweep}/mlflow.db, "
-            "$MLFLOW_TRACKING_URI and ./mlflow.db); pass --tracking-uri. "
-            + (f"Sweeps in runs/: {', '.join(found)}" if found else "There is no sweep in runs/."),
+            "$MLFLOW_TRACKING_URI and ./mlflow.db); pass --tracking-uri. " + existing_sweeps(),
             file=sys.stderr,
         )
         return 2
     out = args.out or default_out_dir(args.sweep if not RUN_ID.match(args.sweep) else f"run-{args.sweep}")
     try:
         report = write_report(args.sweep, uri, out, log=not args.no_log)
-    except (SweepNotFoundError, MlflowException) as error:
+    except SweepNotFoundError as error:
+        print(f"error: {error}. {existing_sweeps(uri)}", file=sys.stderr)
+        return 2
+    except MlflowException as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {report.markdown} and {report.html} ({len(report.figures)} figures, {len(report.tables)} tables)")
@@ -60,7 +99,7 @@ def register(subparsers: Any) -> None:
         help="write a sweep's report (Markdown, HTML, figures, CSV tables) and log it to its MLflow parent run",
         description="Read a sweep from MLflow and write report.md, a self-contained report.html, figures/*.png "
         "and tables/*.csv; the files are also logged as the report/ artifacts of the sweep's parent run. "
-        "Exit code 2 when the store or the sweep is not found.",
+        "Exit code 2 when the store or the sweep is not found (the sweeps that exist are listed).",
     )
     parser.add_argument("sweep", help="sweep name, or the id of its parent run")
     parser.add_argument(
