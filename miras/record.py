@@ -19,6 +19,8 @@ ROLE, SWEEP, RUN_KEY, COMBINATION, STATUS, REASON = (
     "miras.status",
     "miras.reason",
 )
+SCAN_IMPL, SCAN_REASON = "miras.scan_impl", "miras.scan_reason"
+"""What a trial's memory layers ran and why (``model.impl: auto`` may compile; miras.runners.scan_choice)."""
 SWEEP_ROLE, TRIAL_ROLE = "sweep", "trial"
 """Values of ``miras.role``."""
 
@@ -51,6 +53,8 @@ __all__ = [
     "ROLE",
     "RUNNING",
     "RUN_KEY",
+    "SCAN_IMPL",
+    "SCAN_REASON",
     "STATUS",
     "STOPPED",
     "SWEEP",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..config.schema import ModelConfig, Task, TrainingConfig
 from ..models import LanguageModel, architecture
 from ..space import MirasSpec, Variant
+from .scan_choice import apply_scan_impl, choose_scan_impl
 from .tasks import build_task
 from .trainer import CHECKPOINT, EvalCallback, Trainer, TrainResult
 
@@ -54,6 +55,9 @@ class TrialResult(TrainResult):
     params: int = 0
     state_size: int = 0
     flops_per_token: int = 0
+    scan_impl: str = ""
+    """What the memory layers ran (:func:`miras.runners.scan_choice.choose_scan_impl`)."""
+    scan_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +93,9 @@ def run_trial(config: TrialConfig, *, on_eval: EvalCallback | None = None, progr
         result.params = model.num_params()
         result.state_size = model.state_size(task.seq_len)
         result.flops_per_token = model.flops_per_token(task.seq_len)
+        result.scan_impl, result.scan_reason = choose_scan_impl(model, config.model.impl, config.training.steps, device)
+        if result.scan_impl == "compiled" and config.model.impl == "auto":
+            apply_scan_impl(model, "compiled")
         if config.workdir is not None:
             write_record(config, task.vocab_size, model)
         trainer = Trainer(

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SweepConfig
+from ..record import SCAN_IMPL, SCAN_REASON
 from .messages import best, eval_report, final_report, worst
 from .plan import Trial, trial_settings
 
@@ -47,6 +48,8 @@ def train(config: dict[str, Any], *, sweep: SweepConfig, trials_dir: str, cache_
     )
     provenance = provenance_tags(device_name(resolve_device(trial_config.device)))
     result = run_trial(trial_config, on_eval=on_eval, progress=False)
+    if result.scan_impl:  # what its memories ran (model.impl auto may compile): tagged with the rest
+        provenance |= {SCAN_IMPL: result.scan_impl, SCAN_REASON: result.scan_reason}
     tune.report(final_report(result, sweep.objectives, provenance))
 
 

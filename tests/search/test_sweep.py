@@ -111,6 +111,10 @@ def test_every_run_carries_its_provenance(swept):
         assert tags["miras.version.python"] == platform.python_version()
         for name in ("miras", "triton", "ray", "optuna", "mlflow"):
             assert tags[f"miras.version.{name}"] == package_version(name, "absent"), name
+    ran = {"gated_deltanet": ("auto", "auto runs delta"), "transformer": ("none", "no memory layer")}
+    for run in swept.children:
+        impl, why = ran[run.data.tags["miras.combination"]]
+        assert run.data.tags["miras.scan_impl"] == impl and why in run.data.tags["miras.scan_reason"]
 
 
 def test_the_parent_run_holds_the_sweeps_summary(swept):
