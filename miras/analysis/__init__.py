@@ -26,7 +26,7 @@ from .scaling import (
     scaling_points,
     varies,
 )
-from .stats import Interval, t_interval
+from .stats import MIN_N, Interval, difference_range, metric_range, t_interval
 from .store import SweepNotFoundError, default_tracking_uri, find_parent_run
 from .tables import (
     ablations,
@@ -46,6 +46,7 @@ from .tables import (
 __all__ = [
     "EXPLODING",
     "FINAL_METRICS",
+    "MIN_N",
     "NOT_LEARNING",
     "SCALING_AXES",
     "Interval",
@@ -61,6 +62,7 @@ __all__ = [
     "context_points",
     "default_mode",
     "default_tracking_uri",
+    "difference_range",
     "failures",
     "find_parent_run",
     "fit_power_law",
@@ -70,6 +72,7 @@ __all__ = [
     "interaction",
     "interaction_pairs",
     "load_sweep",
+    "metric_range",
     "objective_columns",
     "option_label",
     "paper_view",

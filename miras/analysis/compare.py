@@ -105,6 +105,7 @@ def _yaad(sweep: Sweep, view: PaperView) -> None:
                 "our_effect": hit["effect"].iloc[0],
                 "our_ci_low": hit["ci_low"].iloc[0],
                 "our_ci_high": hit["ci_high"].iloc[0],
+                "our_ci_note": hit["ci_note"].iloc[0],
             }
         )
     if rows:

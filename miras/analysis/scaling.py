@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..record import FINISHED
 from .load import Sweep
-from .stats import t_interval
+from .stats import metric_range, t_interval
 from .tables import best_of_lr, combination_summary
 
 
@@ -73,12 +73,12 @@ def scaling_points(sweep: Sweep, axis: str, metric: str | None = None) -> pd.Dat
     best = best_of_lr(sweep, metric)
     metric = metric or sweep.objective
     if spec.column not in best:
-        return pd.DataFrame(columns=["line", "combination", "x", "mean", "ci_low", "ci_high", "n"])
+        return pd.DataFrame(columns=["line", "combination", "x", "mean", "ci_low", "ci_high", "ci_note", "n"])
     best = best.dropna(subset=[spec.column])
     lines = line_columns(sweep, spec.drivers)
     rows = []
     for key, group in best.groupby([*lines, spec.column], dropna=False, sort=True):
-        interval = t_interval(group[metric])
+        interval = t_interval(group[metric], bounds=metric_range(metric), unit="seeds")
         values = dict(zip([*lines, spec.column], key, strict=True))
         rows.append(
             {
@@ -88,6 +88,7 @@ def scaling_points(sweep: Sweep, axis: str, metric: str | None = None) -> pd.Dat
                 "mean": interval.mean,
                 "ci_low": interval.low,
                 "ci_high": interval.high,
+                "ci_note": interval.note,
                 "n": interval.n,
             }
         )
@@ -152,7 +153,7 @@ def context_points(sweep: Sweep) -> pd.DataFrame:
     for key, group in best.groupby(lines, dropna=False, sort=True):
         values = dict(zip(lines, key if isinstance(key, tuple) else (key,), strict=True))
         for column, (kind, length) in sliced.items():
-            interval = t_interval(group[column])
+            interval = t_interval(group[column], bounds=metric_range(column), unit="seeds")
             rows.append(
                 {
                     "line": _line_label(values, lines),
@@ -162,6 +163,7 @@ def context_points(sweep: Sweep) -> pd.DataFrame:
                     "mean": interval.mean,
                     "ci_low": interval.low,
                     "ci_high": interval.high,
+                    "ci_note": interval.note,
                     "n": interval.n,
                 }
             )

@@ -16,7 +16,7 @@ import pandas as pd
 from ..record import FINISHED
 from ..space import AXES
 from .load import Sweep
-from .stats import t_interval
+from .stats import difference_range, metric_range, t_interval
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -82,7 +82,7 @@ def combination_summary(sweep: Sweep, metric: str | None = None) -> pd.DataFrame
         for column, value in zip(sweep.cell, key, strict=True):
             mask &= best[column].isna() if pd.isna(value) else best[column] == value
         chosen = best[mask]
-        interval = t_interval(chosen[metric])
+        interval = t_interval(chosen[metric], bounds=metric_range(metric), unit="seeds")
         rows.append(
             {
                 **dict(zip(sweep.cell, key, strict=True)),
@@ -90,6 +90,7 @@ def combination_summary(sweep: Sweep, metric: str | None = None) -> pd.DataFrame
                 "mean": interval.mean,
                 "ci_low": interval.low,
                 "ci_high": interval.high,
+                "ci_note": interval.note,
                 "std": interval.std,
                 **_costs(chosen if len(chosen) else group, sweep.matched),
                 "trials": len(group),
@@ -105,7 +106,7 @@ def ranking(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
     ascending = sweep.mode_of(metric) == "min"
     ordered = summary.sort_values("mean", ascending=ascending, na_position="last", kind="stable")
     ordered.insert(0, "rank", ordered["mean"].rank(ascending=ascending, method="min").astype("Int64"))
-    keep = ["rank", *sweep.cell, "mean", "ci_low", "ci_high", "n", "not_finished"]
+    keep = ["rank", *sweep.cell, "mean", "ci_low", "ci_high", "ci_note", "n", "not_finished"]
     return ordered[keep].reset_index(drop=True)
 
 
@@ -185,6 +186,7 @@ def axis_effects(sweep: Sweep, reference: dict[str, str] | None = None, metric: 
     metric = _metric(sweep, metric)
     frame = axis_frame(sweep, metric)
     reference = reference or {}
+    bounds = difference_range(metric_range(metric))
     rows = []
     for axis in varied_axes(sweep, metric):
         values = _paired(sweep, frame, axis, metric)
@@ -196,7 +198,7 @@ def axis_effects(sweep: Sweep, reference: dict[str, str] | None = None, metric: 
             diff = (values[values["option"] == option].set_index("key")["value"] - base).dropna()
             if option == ref or diff.empty:
                 continue
-            interval = t_interval(diff.to_numpy())
+            interval = t_interval(diff.to_numpy(), bounds=bounds, unit="pairs")
             wins = (diff > 0) if sweep.mode_of(metric) == "max" else (diff < 0)
             rows.append(
                 {
@@ -207,10 +209,11 @@ def axis_effects(sweep: Sweep, reference: dict[str, str] | None = None, metric: 
                     "effect": interval.mean,
                     "ci_low": interval.low,
                     "ci_high": interval.high,
+                    "ci_note": interval.note,
                     "wins": int(wins.sum()),
                 }
             )
-    columns = ["axis", "option", "reference", "n_pairs", "effect", "ci_low", "ci_high", "wins"]
+    columns = ["axis", "option", "reference", "n_pairs", "effect", "ci_low", "ci_high", "ci_note", "wins"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -223,6 +226,7 @@ ABLATION_COLUMNS = [
     "effect",
     "ci_low",
     "ci_high",
+    "ci_note",
     "wins",
 ]
 
@@ -239,13 +243,14 @@ def ablations(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
         return pd.DataFrame(columns=ABLATION_COLUMNS)
     best = best_of_lr(sweep, metric)
     keys = [*sweep.settings, "seed"]
+    bounds = difference_range(metric_range(metric))
     rows = []
     variants = sweep.trials.dropna(subset=["ablation.base"])
     for (base, label), _ in variants.groupby(["ablation.base", "combination"], sort=False):
         base_values = best[best["combination"] == base].set_index(keys)[metric]
         values = best[best["combination"] == label].set_index(keys)[metric]
         diff = (values - base_values).dropna()
-        interval = t_interval(diff.to_numpy())
+        interval = t_interval(diff.to_numpy(), bounds=bounds, unit="pairs")
         wins = (diff > 0) if sweep.mode_of(metric) == "max" else (diff < 0)
         paired = diff.index
         rows.append(
@@ -258,6 +263,7 @@ def ablations(sweep: Sweep, metric: str | None = None) -> pd.DataFrame:
                 "effect": interval.mean,
                 "ci_low": interval.low,
                 "ci_high": interval.high,
+                "ci_note": interval.note,
                 "wins": int(wins.sum()),
             }
         )

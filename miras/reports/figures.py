@@ -3,6 +3,8 @@ reason when the sweep lacks the variation the figure needs."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -70,6 +72,59 @@ def _errors(points: pd.DataFrame) -> np.ndarray | None:
     high = (points["ci_high"] - points["mean"]).to_numpy(dtype=float)
     errors = np.nan_to_num(np.vstack([low, high]))
     return errors if errors.any() else None
+
+
+def _worse(a: float, b: float, better: str) -> float:
+    return min(a, b) if better == "max" else max(a, b)
+
+
+def front_path(
+    xs: np.ndarray, ys: np.ndarray, x_better: str, y_better: str, x_edge: float, y_edge: float
+) -> list[tuple[float, float]]:
+    """The boundary of what the front's points dominate, as a staircase: through every point, a corner between
+    neighbours at their worse x and worse y, and out to the axes' edges (``x_edge``, ``y_edge``: the worse end
+    of each axis) from the two extreme points, so that even a one-point front is a visible line."""
+    points = sorted(zip(xs.tolist(), ys.tolist(), strict=True))
+    path: list[tuple[float, float]] = []
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        path += [(x0, y0), (_worse(x0, x1, x_better), _worse(y0, y1, y_better))]
+    path.append(points[-1])
+    first, last = points[0], points[-1]
+    if x_better == "max":  # the last point is the fastest, the first the best in y
+        return [(x_edge, first[1]), *path, (last[0], y_edge)]
+    return [(first[0], y_edge), *path, (x_edge, last[1])]
+
+
+def pareto_front(ax: Axes, xs: np.ndarray, ys: np.ndarray, x_better: str, y_better: str) -> None:
+    """Draw the Pareto front (black, dashed, its points ringed) as the staircase of :func:`front_path`, on the
+    axes' current limits, which it leaves as they are; its legend entry shows the same line and ring."""
+    keep = np.isfinite(xs) & np.isfinite(ys)
+    if not keep.any():
+        return
+    xs, ys = xs[keep], ys[keep]
+    xlim, ylim = ax.get_xlim(), ax.get_ylim()
+    x_edge = xlim[0] if x_better == "max" else xlim[1]
+    y_edge = ylim[0] if y_better == "max" else ylim[1]
+    path = front_path(xs, ys, x_better, y_better, x_edge, y_edge)
+    on_front = {(float(x), float(y)) for x, y in zip(xs, ys, strict=True)}
+    rings = [i for i, point in enumerate(path) if point in on_front and 0 < i < len(path) - 1]
+    px, py = zip(*path, strict=True)
+    ax.plot(
+        px,
+        py,
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        marker="o",
+        markersize=11,
+        markerfacecolor="none",
+        markeredgewidth=1,
+        markevery=rings,
+        label="Pareto front",
+        zorder=1,
+    )
+    ax.set_xlim(xlim)
+    ax.set_ylim(ylim)
 
 
 def summary_figure(summary: pd.DataFrame, sweep: Sweep, styles: dict[str, Style]) -> Figure:
@@ -165,10 +220,11 @@ def frontier_figure(sweep: Sweep, x: str, x_better: str, styles: dict[str, Style
     for combination, group in points.groupby("combination", sort=True):
         style = styles[combination]
         group = group.sort_values(x)
-        ax.plot(group[x], group["mean"], marker=style.marker, color=style.color, label=combination)
-    front = points[points["pareto"]].sort_values(x)
-    ax.plot(front[x], front["mean"], color="black", linestyle="--", linewidth=1, label="Pareto front")
+        line = "-" if len(group) > 1 else "none"  # a lone cell is a point, in the legend too
+        ax.plot(group[x], group["mean"], marker=style.marker, color=style.color, linestyle=line, label=combination)
     _log(ax, "x")
+    front = points[points["pareto"]]
+    pareto_front(ax, front[x].to_numpy(dtype=float), front["mean"].to_numpy(dtype=float), x_better, sweep.mode)
     ax.set_xlabel(f"{COST_LABELS.get(x, x)}, log scale")
     ax.set_ylabel(metric_label(sweep.objective))
     ax.set_title("mean over seeds per cell", fontsize="medium")
@@ -189,8 +245,8 @@ def objectives_figure(trials: pd.DataFrame, cells: pd.DataFrame, sweep: Sweep, s
     for _, cell in cells.iterrows():
         style = styles[cell["combination"]]
         ax.scatter(cell[x], cell[y], marker=style.marker, s=90, facecolors="none", edgecolors=style.color)
-    front = trials[trials["pareto"]].sort_values(x)
-    ax.plot(front[x], front[y], color="black", linestyle="--", linewidth=1, label="Pareto front")
+    front = trials[trials["pareto"]]
+    pareto_front(ax, front[x].to_numpy(dtype=float), front[y].to_numpy(dtype=float), x_mode, y_mode)
     ax.set_xlabel(f"{COST_LABELS.get(x, metric_label(x))} ({x_mode} is better)")
     ax.set_ylabel(f"{COST_LABELS.get(y, metric_label(y))} ({y_mode} is better)")
     ax.set_title("trials (small), cells' best: mean over seeds (open)", fontsize="medium")

@@ -1,9 +1,9 @@
-"""``write_report``: a sweep's report as Markdown, self-contained HTML, PNG figures and CSV tables, logged
-back to the sweep's parent run."""
+"""``write_report``: a sweep's report as Markdown, self-contained HTML, PNG figures, CSV and LaTeX tables,
+logged back to the sweep's parent run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -27,6 +27,8 @@ class Report:
     tables: list[Path]
     skipped: list[str]
     """Figures not drawn, each with the reason."""
+    latex: list[Path] = field(default_factory=list)
+    """The tables shown in the report, also as booktabs LaTeX (``tables/*.tex``)."""
 
 
 def _clear(folder: Path, pattern: str) -> None:
@@ -41,6 +43,7 @@ def render(sweep: Sweep, out_dir: str | Path) -> Report:
     folder.mkdir(parents=True, exist_ok=True)
     _clear(folder, "figures/*.png")
     _clear(folder, "tables/*.csv")
+    _clear(folder, "tables/*.tex")
     assets = Assets(folder)
     blocks = build(sweep, assets)
     title = f"Sweep report: {sweep.name}"
@@ -54,6 +57,7 @@ def render(sweep: Sweep, out_dir: str | Path) -> Report:
         sorted((folder / "figures").glob("*.png")),
         sorted((folder / "tables").glob("*.csv")),
         assets.skipped,
+        sorted((folder / "tables").glob("*.tex")),
     )
 
 

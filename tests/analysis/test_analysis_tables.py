@@ -95,8 +95,11 @@ def test_summary_means_and_exact_cis(ablation: Sweep) -> None:
     assert cell["n"] == 3 and cell["mean"] == pytest.approx(planted_accuracy("lin", "huber", "l2", 1))
     # seeds add 0.00, 0.01, 0.02: s = 0.01, half-width = t(0.975, 2) * 0.01 / sqrt(3)
     assert cell["ci_high"] - cell["mean"] == pytest.approx(4.302652729911275 * 0.01 / math.sqrt(3))
+    assert cell["ci_note"] == ""
     diverged = summary.loc[DIVERGED[0]]
     assert diverged["n"] == 2 and diverged["not_finished"] == 2
+    # two seeds are too few for an interval: none is given, and the note says so
+    assert math.isnan(diverged["ci_low"]) and diverged["ci_note"] == "too few seeds (n = 2)"
     assert summary.loc[OOM[0], "not_finished"] == 1 and summary.loc[OOM[0], "n"] == 3
 
 
@@ -132,7 +135,8 @@ def test_planted_bias_effect_is_exact(ablation: Sweep) -> None:
     bias = effects.loc["bias"]
     assert (bias["option"], bias["reference"]) == ("huber", "l2")  # default reference: tie, first run
     assert bias["effect"] == pytest.approx(HUBER_EFFECT, abs=EXACT)
-    assert bias["ci_high"] - bias["ci_low"] == pytest.approx(0.0, abs=EXACT)
+    # every pair differs by exactly 0.10: no spread, so no interval, and the table says why
+    assert math.isnan(bias["ci_low"]) and math.isnan(bias["ci_high"]) and bias["ci_note"] == "all pairs equal"
     assert bias["n_pairs"] == len(GRID) // 2 * len(SEEDS) - 1  # the diverged seed breaks one pair
     assert bias["wins"] == bias["n_pairs"]
     # retention l2 adds 0.02 (linear memory) or 0.04 (mlp): an effect between them with a real interval

@@ -52,7 +52,8 @@ def test_report_of_a_real_sweep(tmp_path: Path) -> None:
     assert "gradient_norms.png" in {p.name for p in report.figures}
     header = report.markdown.read_text().split("## Ranking")[0]
     assert "task: mqar (vocab_size 64, seq_len 16, num_kv_pairs 2, train_examples 256" in header
-    assert "training: steps 10, batch_size 8" in header and "search: lr [0.001, 0.003]" in header
+    assert "training: steps 10, batch_size 8" in header
+    assert "learning rates searched (`search.lr`): 1e-3, 3e-3, each tried for every cell and seed" in header
     client = MlflowClient(uri)
     run_id = trials.loc[trials["combination"] == "deltanet", "run_id"].iloc[0]
     metrics = set(client.get_run(run_id).data.metrics)
@@ -115,4 +116,11 @@ def test_ablations_a_conditional_search_and_two_objectives_end_to_end(tmp_path: 
     assert len(pd.read_csv(report.folder / "tables" / "pareto_cells.csv")) == 4
     text = report.markdown.read_text()
     assert "## Ablations" in text and "## Pareto front" in text
+    header = text.split("## Ranking")[0]
+    assert "learning rate: 1e-3 (`training.lr`), not searched" in header
+    assert (
+        "also searched (`search.params`): training.weight_decay uniform over [0, 0.2]; algorithm.batch_size 1, 4"
+        in (header)
+    )
+    assert "search: 2 trials per cell and seed (Optuna TPE)" in header
     assert "pareto_objectives.png" in {p.name for p in report.figures}

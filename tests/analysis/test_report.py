@@ -17,7 +17,7 @@ from sweep_store import ABLATION, BROKEN, SCALING
 from miras.analysis import Sweep, default_tracking_uri
 from miras.reports import write_report
 from miras.reports.command import register
-from miras.reports.sections import interval_caveat
+from miras.reports.sections import interval_notes
 from miras.reports.style import combination_styles
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -135,9 +135,17 @@ def test_registering_the_command_stays_light() -> None:
     assert done.stdout.strip() == "[]"
 
 
-def test_an_accuracy_interval_outside_its_range_is_called_out() -> None:
-    summary = pd.DataFrame({"combination": ["a", "b"], "n": [3, 3], "ci_low": [0.6, 0.9], "ci_high": [1.14, 0.99]})
-    (note,) = interval_caveat(summary, "best_test_accuracy")
-    assert "The 95% t-intervals of `a` leave [0, 1]" in note.text and "n = 3" in note.text
-    assert interval_caveat(summary.iloc[1:], "best_test_accuracy") == []
-    assert interval_caveat(summary, "best_val_loss") == []  # a loss has no upper bound
+def test_the_report_says_why_an_interval_is_missing_or_cut() -> None:
+    summary = pd.DataFrame(
+        {
+            "combination": ["a", "b", "c", "d"],
+            "n": [3, 3, 2, 3],
+            "ci_note": ["high clipped at 1", "", "too few seeds (n = 2)", "all seeds equal"],
+        }
+    )
+    (note,) = interval_notes(summary, summary["combination"], "best_test_accuracy", "seeds")
+    assert "The intervals of `a` are cut at the range of best test accuracy (fraction correct), [0, 1]" in note.text
+    assert "resolved with n = 3 seeds" in note.text
+    assert "No interval for `c`: fewer than 3 seeds" in note.text
+    assert "No interval for `d`: all seeds gave the same value" in note.text and "not certainty" in note.text
+    assert interval_notes(summary.iloc[1:2], summary["combination"].iloc[1:2], "best_test_accuracy", "seeds") == []
