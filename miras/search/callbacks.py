@@ -12,7 +12,17 @@ from ray.tune.experiment import Trial as TuneTrial
 
 from ..config import SweepConfig
 from ..provenance import DEVICE, UNKNOWN
-from .messages import FAILED, FINISHED, INTERRUPTED, STOPPED, Outcome, read_eval, read_outcome, read_provenance
+from .messages import (
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    STOPPED,
+    Evaluation,
+    Outcome,
+    read_eval,
+    read_outcome,
+    read_provenance,
+)
 from .params import trial_params
 from .plan import Trial
 from .tracking import SweepStore
@@ -135,8 +145,9 @@ class TrackingCallback(Callback):
 
 
 class ProgressCallback(Callback):
-    """Prints one line when a trial starts and one when it ends (status, objective, time, and the
-    sweep's estimated time left: its elapsed time per ended trial times the trials left)."""
+    """Prints one line when a trial starts, one at each of its evaluations (step, objective, time so
+    far) and one when it ends (status, objective, time, and the sweep's estimated time left: its
+    elapsed time per ended trial times the trials left)."""
 
     def __init__(self, total: int, metric: str, stream: TextIO) -> None:
         self.total, self.metric, self.stream = total, metric, stream
@@ -157,11 +168,21 @@ class ProgressCallback(Callback):
     def on_trial_result(
         self, iteration: int, trials: list[TuneTrial], trial: TuneTrial, result: dict[str, Any], **info: Any
     ) -> None:
+        evaluation = read_eval(result)
+        if evaluation is not None and trial.trial_id in self.started:
+            self._print(f"  eval      {_trial(trial).name}  {self._evaluated(trial, evaluation)}")
         outcome = read_outcome(result)
         if outcome is not None:
             best = outcome.summary.get(f"best_{self.metric}")
             detail = f"best {self.metric} {best:.4g}" if best is not None else (outcome.reason or "").strip()
             self._end(trial, outcome.status, detail.splitlines()[0] if detail else "")
+
+    def _evaluated(self, trial: TuneTrial, evaluation: Evaluation) -> str:
+        """``step 250: test_accuracy 0.8125 (41 s in)``: the step, the objective's metric when
+        evaluated, and the trial's time so far."""
+        value = evaluation.metrics.get(self.metric)
+        shown = f": {self.metric} {value:.4g}" if value is not None else ""
+        return f"step {evaluation.step}{shown} ({time.monotonic() - self.started[trial.trial_id]:.0f} s in)"
 
     def on_trial_complete(self, iteration: int, trials: list[TuneTrial], trial: TuneTrial, **info: Any) -> None:
         if trial.trial_id in self.started:

@@ -134,7 +134,7 @@ def test_a_resumed_search_retries_unfinished_rates_then_samples_new_ones(tmp_pat
 
 
 def test_progress_lines_give_the_time_left(monkeypatch):
-    clock = iter([0.0, 0.0, 60.0, 200.0])
+    clock = iter([0.0, 0.0, 41.0, 60.0, 200.0])
     monkeypatch.setattr(time, "monotonic", lambda: next(clock))
     trials = plan(space={"presets": ["deltanet"]}, seeds=[0, 1, 2]).fixed_trials()
     tune = [SimpleNamespace(trial_id=str(i), config={"trial": t.to_config()}) for i, t in enumerate(trials)]
@@ -142,11 +142,14 @@ def test_progress_lines_give_the_time_left(monkeypatch):
     progress = ProgressCallback(total=3, metric="test_accuracy", stream=out)
     progress.on_trial_start(0, [], tune[0])
     progress.on_trial_start(0, [], tune[1])
+    evaluation = {"miras": {"eval": {"step": 250, "metrics": {"test_accuracy": 0.8125, "test_loss": 1.0}}}}
+    progress.on_trial_result(0, [], tune[0], evaluation)
     progress._end(tune[0], "finished", "best test_accuracy 0.9")
     progress._end(tune[1], "finished", "best test_accuracy 0.8")
     lines = out.getvalue().splitlines()
-    assert lines[2] == "  [1/3] finished  deltanet-s0  best test_accuracy 0.9  (60.0 s; about 2.0 min left)"
-    assert lines[3].endswith("(200.0 s; about 1.7 min left)")
+    assert lines[2] == "  eval      deltanet-s0  step 250: test_accuracy 0.8125 (41 s in)"
+    assert lines[3] == "  [1/3] finished  deltanet-s0  best test_accuracy 0.9  (60.0 s; about 2.0 min left)"
+    assert lines[4].endswith("(200.0 s; about 1.7 min left)")
 
 
 def test_an_ablation_runs_its_base_and_one_variant_per_change():
