@@ -243,7 +243,7 @@ class ModelConfig(Section):
     impl: Literal["auto", "chunked", "compiled", "reference"] = Field(
         "auto",
         description="scan implementation of every Miras mixer (docs/ops.md); auto: delta where it applies, "
-        "the Triton kernels on CUDA where they apply, else chunked, and a trial of >= 200 steps on the CPU "
+        "the Triton kernels on CUDA where they apply, else chunked, and a trial of >= 1000 steps on the CPU "
         "compiles its chunked layers; compiled: chunked under torch.compile",
     )
     qk_norm: Literal["auto", "l2", "rms"] = Field(

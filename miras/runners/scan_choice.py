@@ -1,15 +1,16 @@
 """Which scan a trial's memories run: ``model.impl``, or with ``auto`` compile when it pays.
 
-``torch.compile`` of the chunk step makes the MLP memories' training step about 1.7x faster on
-CPU (titans at configs/results_lm.yaml's sizes: ~560 ms against ~960 ms, 2 threads) but costs
-tens of seconds per new shape the first time (inductor caches the graphs on disk, so later trials
-of the same shapes start in seconds). A trial with ``model.impl: auto`` therefore compiles when
+``torch.compile`` of the chunk step shortens the MLP memories' training step on CPU
+(configs/results_lm.yaml's sizes, 2 threads, docs/benchmarks.md: titans 648 -> 570 ms, moneta
+759 -> 509, yaad 568 -> 525, memora 834 -> 674) but costs 10-25 s per new shape the first time
+(a trial compiles its training shape and its evaluation shapes; inductor caches the graphs on
+disk, so later trials of the same shapes start in seconds). Saving 40-250 ms a step against up to
+~75 s of compile pays past ~300-2000 steps, so a trial with ``model.impl: auto`` compiles when
 
 - it runs on the CPU (CUDA has the Triton kernels; compile is untimed there),
 - some memory layer would run ``chunked`` (the ``delta`` scan of the delta-rule and
   linear-attention families needs no compile),
-- it trains at least :data:`COMPILE_MIN_STEPS` steps (about 0.4 s saved per step there, against
-  ~90 s to compile the training and evaluation shapes on a cold cache), and
+- it trains at least :data:`COMPILE_MIN_STEPS` steps, and
 - a C++ compiler is on the PATH (inductor needs one on the CPU).
 
 Any other ``model.impl`` is used as given. The choice and its reason go to the trial's result
@@ -26,7 +27,7 @@ from ..models import LanguageModel
 from ..models.mixer import MirasMixer
 from ..ops import select_impl
 
-COMPILE_MIN_STEPS = 200
+COMPILE_MIN_STEPS = 1000
 COMPILERS = ("c++", "g++", "clang++")
 
 
