@@ -39,7 +39,7 @@ from ..models.lm import Block
 from ..models.mixer import MirasMixer
 from ..ops import miras_scan
 from ..runners.trainer import make_optimizer
-from ..runners.trial import TrialConfig, build_model
+from ..runners.trial import build_model
 from ..search.plan import Plan, task_shape
 from .peers import rel_rms
 from .timing import median_seconds
@@ -81,14 +81,7 @@ def models_of(config: SweepConfig, combinations: list[str] | None = None) -> dic
     for cell in plan.cells:
         if cell.combination in builders or (combinations and cell.combination not in combinations):
             continue
-        settings = plan.settings(cell, config.training.lr, {})
-        trial = TrialConfig(
-            task=config.task,
-            model=settings.model,
-            training=settings.training,
-            architecture=settings.architecture,
-            axis_params=settings.axis_params,
-        )
+        trial = plan.settings(cell, config.training.lr, {}).trial_config(config.task)
         builders[cell.combination] = lambda trial=trial: build_model(trial, vocab)
     return builders
 

@@ -94,7 +94,7 @@ def run_trial(config: TrialConfig, *, on_eval: EvalCallback | None = None, progr
         result.state_size = model.state_size(task.seq_len)
         result.flops_per_token = model.flops_per_token(task.seq_len)
         result.scan_impl, result.scan_reason = choose_scan_impl(model, config.model.impl, config.training.steps, device)
-        if result.scan_impl == "compiled" and config.model.impl == "auto":
+        if result.scan_impl == "compiled":
             apply_scan_impl(model, "compiled")
         if config.workdir is not None:
             write_record(config, task.vocab_size, model)

@@ -25,6 +25,7 @@ from ..config.schema import Task
 from ..config.searched import Dimension, dimensions, spec_of, split_values
 from ..models import architecture
 from ..models.budget import Sized, match_width
+from ..runners.trial import TrialConfig
 from ..space import BASELINES, PRESETS, MirasSpec, Variant
 
 Architecture = str | MirasSpec | Variant
@@ -79,6 +80,18 @@ class TrialSettings:
     architecture: Architecture
     axis_params: dict[str, dict[str, Any]]
     """Searched axis parameters (axis -> name -> value), merged into the architecture's spec."""
+
+    def trial_config(self, task: Task, **run: Any) -> TrialConfig:
+        """The :class:`TrialConfig` of these settings on ``task``; ``run``: its other fields (seed,
+        lr, workdir, cache_dir, device)."""
+        return TrialConfig(
+            task=task,
+            model=self.model,
+            training=self.training,
+            architecture=self.architecture,
+            axis_params=self.axis_params,
+            **run,
+        )
 
     def spec(self) -> MirasSpec | None:
         """The Miras spec the trial trains (``None`` for an attention baseline)."""

@@ -21,7 +21,7 @@ def train(config: dict[str, Any], *, sweep: SweepConfig, trials_dir: str, cache_
     from ray import tune
 
     from ..provenance import device_name, provenance_tags
-    from ..runners.trial import DEFAULT_CACHE, TrialConfig, resolve_device, run_trial
+    from ..runners.trial import DEFAULT_CACHE, resolve_device, run_trial
 
     torch.set_num_threads(threads)
     trial = Trial.from_config(config["trial"])
@@ -34,13 +34,8 @@ def train(config: dict[str, Any], *, sweep: SweepConfig, trials_dir: str, cache_
         found = best(seen, mode)
         tune.report(eval_report(step, metrics, worst(mode) if found is None else found, provenance))
 
-    settings = trial_settings(sweep, trial.cell, trial.lr, trial.values)
-    trial_config = TrialConfig(
-        task=sweep.task,
-        model=settings.model,
-        training=settings.training,
-        architecture=settings.architecture,
-        axis_params=settings.axis_params,
+    trial_config = trial_settings(sweep, trial.cell, trial.lr, trial.values).trial_config(
+        sweep.task,
         seed=trial.cell.seed,
         lr=trial.lr,
         workdir=Path(trials_dir) / trial.key,
