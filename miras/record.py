@@ -8,7 +8,12 @@ trial (``mlflow.parentRunId``, ``miras.role=trial``, ``miras.run_key``, ``miras.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
 
 PARENT_RUN_ID = "mlflow.parentRunId"
 ROLE, SWEEP, RUN_KEY, COMBINATION, STATUS, REASON = (
@@ -37,6 +42,18 @@ Mode = Literal["max", "min"]
 """Which way an objective is better."""
 
 
+def every_run(client: MlflowClient, experiment_ids: list[str], filter_string: str, **search: Any) -> Iterator[Run]:
+    """Every run ``client.search_runs`` finds, page after page (1000 a page); ``search``: its other
+    arguments (``run_view_type``, ``order_by``)."""
+    token = None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string, max_results=1000, page_token=token, **search)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
 def parent_filter(sweep: str) -> str:
     """The MLflow search filter that finds the parent runs of the sweep named ``sweep``."""
     quoted = sweep.replace("'", "\\'")
@@ -61,5 +78,6 @@ __all__ = [
     "SWEEP_ROLE",
     "TRIAL_ROLE",
     "Mode",
+    "every_run",
     "parent_filter",
 ]

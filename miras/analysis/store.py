@@ -9,7 +9,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Run, ViewType
 
-from ..record import PARENT_RUN_ID, ROLE, SWEEP_ROLE, parent_filter
+from ..record import PARENT_RUN_ID, ROLE, SWEEP_ROLE, every_run, parent_filter
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 """An MLflow run id (32 lowercase hex digits); anything else names a sweep."""
@@ -58,18 +58,13 @@ def find_parent_run(client: MlflowClient, sweep: str) -> Run:
 def child_runs(client: MlflowClient, parent: Run) -> list[Run]:
     """Every live trial run of a sweep (all pages), oldest first; runs a resumed or ``--fresh`` sweep
     deleted are left out."""
-    runs: list[Run] = []
-    token = None
-    while True:
-        page = client.search_runs(
+    query = f"tags.`{PARENT_RUN_ID}` = '{parent.info.run_id}'"
+    return list(
+        every_run(
+            client,
             [parent.info.experiment_id],
-            filter_string=f"tags.`{PARENT_RUN_ID}` = '{parent.info.run_id}'",
+            query,
             run_view_type=ViewType.ACTIVE_ONLY,
             order_by=["attributes.start_time ASC"],
-            max_results=1000,
-            page_token=token,
         )
-        runs += page
-        token = page.token
-        if not token:
-            return runs
+    )

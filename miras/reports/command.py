@@ -25,39 +25,32 @@ def local_sweeps(root: Path | None = None) -> list[str]:
 
 
 def stored_sweeps(tracking_uri: str) -> list[str]:
-    """Names of the sweeps whose parent run (``miras.role=sweep``) is in the store, sorted; empty
-    when the store cannot be read."""
+    """Names of the sweeps whose parent run (``miras.role=sweep``) is in the store, sorted; raises
+    ``MlflowException`` when the store cannot be read."""
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
-    from ..record import ROLE, SWEEP, SWEEP_ROLE
+    from ..record import ROLE, SWEEP, SWEEP_ROLE, every_run
 
-    names: set[str] = set()
-    try:
-        client = MlflowClient(tracking_uri)
-        experiments = [e.experiment_id for e in client.search_experiments()]
-        token = None
-        while True:
-            page = client.search_runs(
-                experiments, filter_string=f"tags.`{ROLE}` = '{SWEEP_ROLE}'", max_results=1000, page_token=token
-            )
-            names.update(run.data.tags[SWEEP] for run in page if SWEEP in run.data.tags)
-            token = page.token
-            if not token:
-                break
-    except MlflowException:
-        pass
-    return sorted(names)
+    client = MlflowClient(tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    parents = every_run(client, experiments, f"tags.`{ROLE}` = '{SWEEP_ROLE}'")
+    return sorted({run.data.tags[SWEEP] for run in parents if SWEEP in run.data.tags})
 
 
 def existing_sweeps(tracking_uri: str | None = None) -> str:
     """What ``miras report`` could be given instead: the sweeps in the store at ``tracking_uri`` (when
     one was opened), then those with a store under ``runs/``."""
+    from mlflow.exceptions import MlflowException
+
     local = local_sweeps()
     said = [f"Sweeps in runs/: {', '.join(local)}" if local else "There is no sweep in runs/."]
     if tracking_uri is not None:
-        stored = stored_sweeps(tracking_uri)
-        said.insert(0, f"Sweeps in that store: {', '.join(stored)}." if stored else "That store holds no sweep.")
+        try:
+            stored = stored_sweeps(tracking_uri)
+        except MlflowException as error:
+            said.insert(0, f"That store could not be listed ({str(error).splitlines()[0]}).")
+        else:
+            said.insert(0, f"Sweeps in that store: {', '.join(stored)}." if stored else "That store holds no sweep.")
     return " ".join(said)
 
 

@@ -34,6 +34,7 @@ from ..record import (
     SWEEP_ROLE,
     TRIAL_ROLE,
     Mode,
+    every_run,
     parent_filter,
 )
 
@@ -159,15 +160,7 @@ class SweepStore:
         return list(self._search(f"tags.`{PARENT_RUN_ID}` = '{parent_id}'"))
 
     def _search(self, query: str) -> Iterator[Run]:
-        token = None
-        while True:
-            page = self.client.search_runs(
-                [self.experiment_id], query, ViewType.ACTIVE_ONLY, max_results=1000, page_token=token
-            )
-            yield from page
-            token = page.token
-            if not token:
-                return
+        return every_run(self.client, [self.experiment_id], query, run_view_type=ViewType.ACTIVE_ONLY)
 
     def start_trial(
         self,
