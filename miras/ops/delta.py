@@ -153,9 +153,11 @@ def chunked_delta_rule(
     no decay, and no decay products to form), ``state`` ``S_0 = W_0^T`` ``[B, H, D_k, D_v]``. Returns
     every output ``[B, H, N, D_v]`` (read after the write) and the final ``S`` ``[B, H, D_k, D_v]``.
     ``N`` is padded to a multiple of ``chunk`` with tokens that change nothing (``k = v = 0``,
-    ``beta = 0``, decay 1).
+    ``beta = 0``, decay 1); a sequence shorter than ``chunk`` is one chunk of its own length (a
+    32-token sequence padded to 64 did twice the work).
     """
     length = k.shape[2]
+    chunk = min(chunk, length)
     pad = -length % chunk
     q, k, v = (F.pad(x, (0, 0, 0, pad)).unflatten(2, (-1, chunk)) for x in (q, k, v))
     beta = F.pad(beta, (0, pad)).unflatten(2, (-1, chunk)).unsqueeze(-1)

@@ -21,6 +21,7 @@ SHAPES = [
     (63, 2, 8, 8, 16, True),
     (100, 3, 16, 8, 32, False),
     (100, 1, 8, 16, None, True),
+    (40, 2, 8, 8, None, False),  # shorter than the default chunk: one chunk of 40
 ]
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
 
