@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import pytest
 import torch
 import torch.nn.functional as F
+from scan_checks import assert_close, errors_above, random_leaves, run, scan_args
 
 from miras.bench.peers import rel_rms
 from miras.ops.chunked import chunked_scan
@@ -204,59 +205,16 @@ def gate_value(name: str, raw: torch.Tensor, lr_scale: float, decay_scale: float
 
 def make_leaves(case: Case, dtype: torch.dtype, seed: int = 0) -> dict[str, torch.Tensor]:
     """Leaf tensors: ``q``, ``k`` (unit norm), ``v``, ``gate.<name>`` and ``state.<name>``."""
-    gen = torch.Generator().manual_seed(seed)
-
-    def randn(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=gen, dtype=torch.float64)
-
     c = case.spec.resolve()
-    b, t, h = case.batch, case.length, case.heads
-    leaves = {
-        "q": F.normalize(randn(b, t, h, case.d_k), dim=-1),
-        "k": F.normalize(randn(b, t, h, case.d_k), dim=-1),
-        "v": randn(b, t, h, case.d_v),
-    }
-    for name in c.required_gates():
-        width = gate_width(c, name, case.d_k, case.d_v) if case.channel else None
-        raw = randn(b, t, h) if width is None else randn(b, t, h, width)
-        leaves[f"gate.{name}"] = gate_value(name, raw, case.lr_scale, case.decay_scale)
-    if case.init:
-        for name, (rows, cols) in c.memory.shapes(case.d_k, case.d_v).items():
-            leaves[f"state.{name}"] = randn(b, h, rows, cols) * INIT_SCALE
-            if c.algorithm.momentum:
-                leaves[f"state.momentum.{name}"] = 0.1 * randn(b, h, rows, cols)
-    return {name: x.to(dtype).requires_grad_() for name, x in leaves.items()}
-
-
-def scan_args(leaves: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
-    gates = {n[len("gate.") :]: x for n, x in leaves.items() if n.startswith("gate.")}
-    state = {n[len("state.") :]: x for n, x in leaves.items() if n.startswith("state.")}
-    return gates, (state or None)
-
-
-def run(scan, spec: MirasSpec, leaves: dict[str, torch.Tensor], **kwargs) -> dict[str, torch.Tensor]:
-    """Output, final state and the gradient of every leaf for a fixed random cotangent."""
-    gates, state = scan_args(leaves)
-    out, final = scan(
-        leaves["q"], leaves["k"], leaves["v"], spec, gates, initial_state=state, output_final_state=True, **kwargs
+    leaves = random_leaves(
+        case.spec,
+        (case.batch, case.length, case.heads, case.d_k, case.d_v),
+        lambda name, raw: gate_value(name, raw, case.lr_scale, case.decay_scale),
+        width=lambda name: gate_width(c, name, case.d_k, case.d_v) if case.channel else None,
+        state_scale=INIT_SCALE if case.init else None,
+        seed=seed,
     )
-    gen = torch.Generator().manual_seed(7)
-    results = {"out": out} | {f"final.{n}": s for n, s in final.items()}
-    cotangents = [torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.dtype) for x in results.values()]
-    loss = sum((x * w).sum() for x, w in zip(results.values(), cotangents, strict=True))
-    grads = torch.autograd.grad(loss, list(leaves.values()))
-    return results | {f"d.{n}": g for n, g in zip(leaves, grads, strict=True)}
-
-
-def errors_above(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], tol: dict[str, float]) -> dict[str, str]:
-    assert got.keys() == want.keys()
-    errors = {name: rel_rms(got[name], want[name]) for name in want}
-    return {name: f"{e:.1e} > {tol[name]:.1e}" for name, e in errors.items() if not e <= tol[name]}
-
-
-def assert_close(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], tol: float) -> None:
-    bad = errors_above(got, want, dict.fromkeys(want, tol))
-    assert not bad, f"relative RMS errors: {bad}"
+    return {name: x.to(dtype).requires_grad_() for name, x in leaves.items()}
 
 
 def roundoff_sensitivity(

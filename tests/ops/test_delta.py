@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from scan_checks import assert_close, random_leaves, run, scan_args
 
 from miras.bench.peers import rel_rms
 from miras.ops.common import prepare
@@ -26,43 +27,17 @@ SHAPES = [
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
 
 
-def make_inputs(spec, batch, length, heads, d_k, d_v, dtype, *, init, lr_scale=1.0, decay_scale=1.0, seed=42):
-    """Leaf tensors ``q, k, v`` ``[B, T, H, D]`` (unit-norm keys), per-head gates, optional state."""
-    gen = torch.Generator().manual_seed(seed)
+def make_inputs(spec, batch, length, heads, d_k, d_v, dtype, *, init, lr_scale=1.0, decay_scale=1.0):
+    """Leaves ``q, k, v`` ``[B, T, H, D]`` (unit norm q, k), per-head gates and, with ``init``, the
+    initial state, in ``dtype``."""
 
-    def randn(*shape):
-        return torch.randn(*shape, generator=gen, dtype=torch.float64)
-
-    q, k, v = randn(batch, length, heads, d_k), randn(batch, length, heads, d_k), randn(batch, length, heads, d_v)
-    k = F.normalize(k, dim=-1)
-    gates = {}
-    for name in spec.resolve().required_gates():
-        raw = randn(batch, length, heads)
+    def value(name, raw):
         if name == "decay":  # log-decay in (-inf, 0), stressed by decay_scale
-            gates[name] = torch.exp(decay_scale * F.logsigmoid(raw + 2))
-        else:
-            gates[name] = lr_scale * torch.sigmoid(raw)
-    state = {"W": 0.5 * randn(batch, heads, d_v, d_k)} if init else None
-    leaves = {"q": q, "k": k, "v": v, **{f"gate.{n}": g for n, g in gates.items()}}
-    if state is not None:
-        leaves["state.W"] = state["W"]
-    leaves = {n: x.to(dtype).requires_grad_() for n, x in leaves.items()}
-    gates = {n[5:]: x for n, x in leaves.items() if n.startswith("gate.")}
-    state = {"W": leaves["state.W"]} if init else None
-    return leaves, gates, state
+            return torch.exp(decay_scale * F.logsigmoid(raw + 2))
+        return lr_scale * torch.sigmoid(raw)
 
-
-def run(scan, spec, leaves, gates, state, **kwargs):
-    """Output, final state and the gradients of every leaf for a fixed random cotangent."""
-    out, final = scan(
-        leaves["q"], leaves["k"], leaves["v"], spec, gates, initial_state=state, output_final_state=True, **kwargs
-    )
-    gen = torch.Generator().manual_seed(7)
-    w_out = torch.randn(out.shape, generator=gen, dtype=torch.float64).to(out.dtype)
-    w_state = torch.randn(final["W"].shape, generator=gen, dtype=torch.float64).to(out.dtype)
-    loss = (out * w_out).sum() + (final["W"] * w_state).sum()
-    grads = torch.autograd.grad(loss, list(leaves.values()))
-    return {"out": out, "final": final["W"]} | {f"d{n}": g for n, g in zip(leaves, grads, strict=True)}
+    leaves = random_leaves(spec, (batch, length, heads, d_k, d_v), value, state_scale=0.5 if init else None, seed=42)
+    return {n: x.to(dtype) for n, x in leaves.items()}
 
 
 def case_id(shape):
@@ -85,14 +60,11 @@ def test_delta_equals_reference_fp32(preset, shape):
 def check_against_reference(preset, shape, dtype):
     length, heads, d_k, d_v, chunk, init = shape
     spec = PRESETS[preset].spec
-    leaves, gates, state = make_inputs(spec, 2, length, heads, d_k, d_v, dtype, init=init)
-    ref = run(reference_scan, spec, leaves, gates, state)
-    got = run(delta_scan, spec, leaves, gates, state, chunk_size=chunk)
-    assert got.keys() == ref.keys()
-    for name in ref:
-        assert got[name].dtype == dtype, name
-        error = rel_rms(got[name], ref[name])
-        assert error <= TOLERANCE[dtype], f"{name}: rel-RMS {error:.2e}"
+    leaves = make_inputs(spec, 2, length, heads, d_k, d_v, dtype, init=init)
+    ref = run(reference_scan, spec, leaves)
+    got = run(delta_scan, spec, leaves, chunk_size=chunk)
+    assert all(x.dtype == dtype for x in got.values())
+    assert_close(got, ref, TOLERANCE[dtype])
 
 
 @pytest.mark.parametrize("decay_scale", [0.01, 1.0, 10.0])
@@ -103,20 +75,20 @@ def test_extreme_gates_are_finite_and_exact(preset, lr_scale, decay_scale):
     """Log-decays scaled by 0.01..10, lr 0 and at the edge of stability (|1 - lr ||k||^2| ~ 1)."""
     spec = PRESETS[preset].spec
     args = dict(init=True, lr_scale=lr_scale, decay_scale=decay_scale)
-    leaves, gates, state = make_inputs(spec, 1, 70, 2, 8, 8, torch.float64, **args)
-    ref = run(reference_scan, spec, leaves, gates, state)
-    got = run(delta_scan, spec, leaves, gates, state, chunk_size=32)
-    for name in ref:
-        assert torch.isfinite(got[name]).all(), name
-        assert rel_rms(got[name], ref[name]) <= 1e-9, name
-    leaves32, gates32, state32 = make_inputs(spec, 1, 70, 2, 8, 8, torch.float32, **args)
-    got32 = run(delta_scan, spec, leaves32, gates32, state32, chunk_size=32)
+    leaves = make_inputs(spec, 1, 70, 2, 8, 8, torch.float64, **args)
+    ref = run(reference_scan, spec, leaves)
+    got = run(delta_scan, spec, leaves, chunk_size=32)
+    assert all(torch.isfinite(x).all() for x in got.values())
+    assert_close(got, ref, 1e-9)
+    leaves32 = make_inputs(spec, 1, 70, 2, 8, 8, torch.float32, **args)
+    got32 = run(delta_scan, spec, leaves32, chunk_size=32)
     assert all(torch.isfinite(x).all() for x in got32.values())
 
 
 def test_default_chunk_and_no_final_state():
     spec = PRESETS["gated_deltanet"].spec
-    leaves, gates, _ = make_inputs(spec, 1, 130, 2, 8, 8, torch.float64, init=False)
+    leaves = make_inputs(spec, 1, 130, 2, 8, 8, torch.float64, init=False)
+    gates, _ = scan_args(leaves)
     out, final = delta_scan(leaves["q"], leaves["k"], leaves["v"], spec, gates)
     ref, _ = reference_scan(leaves["q"], leaves["k"], leaves["v"], spec, gates)
     assert final is None
@@ -167,7 +139,8 @@ def test_unsupported_problems_say_why(case):
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 def test_supported_presets(preset):
     spec = PRESETS[preset].spec
-    leaves, gates, _ = make_inputs(spec, 1, 3, 2, 8, 8, torch.float32, init=False)
+    leaves = make_inputs(spec, 1, 3, 2, 8, 8, torch.float32, init=False)
+    gates, _ = scan_args(leaves)
     assert delta_unsupported(prepare(leaves["q"], leaves["k"], leaves["v"], spec, gates)) is None
 
 
@@ -175,14 +148,12 @@ def test_supported_presets(preset):
 def test_decay_of_exactly_zero(preset):
     """A decay of 0 wipes the memory; the gradients stay finite and equal the reference's."""
     spec = PRESETS[preset].spec
-    leaves, gates, state = make_inputs(spec, 1, 40, 2, 8, 8, torch.float64, init=True)
-    with torch.no_grad():
-        gates["decay"][:, [0, 5, 16, 17]] = 0
-    ref = run(reference_scan, spec, leaves, gates, state)
-    got = run(delta_scan, spec, leaves, gates, state, chunk_size=16)
-    for name in ref:
-        assert torch.isfinite(got[name]).all(), name
-        assert rel_rms(got[name], ref[name]) <= 1e-10, name
+    leaves = make_inputs(spec, 1, 40, 2, 8, 8, torch.float64, init=True)
+    leaves["gate.decay"][:, [0, 5, 16, 17]] = 0
+    ref = run(reference_scan, spec, leaves)
+    got = run(delta_scan, spec, leaves, chunk_size=16)
+    assert all(torch.isfinite(x).all() for x in got.values())
+    assert_close(got, ref, 1e-10)
 
 
 @pytest.mark.parametrize("params", [{"batch_size": 4}, {"batch_size": 4, "lag_token": True}, {"steps": 2}])
@@ -190,15 +161,15 @@ def test_dot_bias_without_decay_ignores_minibatches(params):
     """Linear attention's gradient does not depend on the state: any mini-batch cut gives the same
     sum, so the delta scan runs it at every batch size (and equals the reference there)."""
     spec = _spec(bias="dot", retention="none", algorithm={"name": "gd", "params": params})
-    leaves, gates, state = make_inputs(spec, 2, 37, 2, 8, 6, torch.float64, init=True)
-    ref = run(reference_scan, spec, leaves, gates, state)
-    got = run(delta_scan, spec, leaves, gates, state, chunk_size=16)
-    for name in ref:
-        assert rel_rms(got[name], ref[name]) <= 1e-10, name
+    leaves = make_inputs(spec, 2, 37, 2, 8, 6, torch.float64, init=True)
+    ref = run(reference_scan, spec, leaves)
+    got = run(delta_scan, spec, leaves, chunk_size=16)
+    assert_close(got, ref, 1e-10)
 
 
 def test_chunk_size_must_be_positive():
     spec = PRESETS["deltanet"].spec
-    leaves, gates, _ = make_inputs(spec, 1, 3, 1, 4, 4, torch.float32, init=False)
+    leaves = make_inputs(spec, 1, 3, 1, 4, 4, torch.float32, init=False)
+    gates, _ = scan_args(leaves)
     with pytest.raises(ValueError, match="chunk_size must be a positive"):
         delta_scan(leaves["q"], leaves["k"], leaves["v"], spec, gates, chunk_size=0)

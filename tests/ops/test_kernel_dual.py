@@ -16,6 +16,8 @@ import torch.nn.functional as F
 
 pytest.importorskip("triton")
 
+from scan_checks import assert_close, errors_above, random_leaves, run, scan_args
+
 from miras.bench.peers import rel_rms
 from miras.ops.chunked import Coefficients, _products, chunked_scan, dual_linear
 from miras.ops.common import prepare
@@ -25,12 +27,6 @@ from miras.space import PRESETS, MirasSpec
 
 TOLERANCE = 1e-4
 """Relative RMS error allowed in fp32."""
-
-
-def assert_close(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
-    assert got.keys() == want.keys()
-    errors = {name: rel_rms(got[name], want[name]) for name in want}
-    assert max(errors.values()) <= TOLERANCE, errors
 
 
 # ----------------------------------------------------------------------------- the read
@@ -79,7 +75,7 @@ def test_read_matches_dual_linear(channel: bool, momentum: bool, rows: int, monk
     monkeypatch.setattr(dual, "CHANNEL_BLOCK", 16)
     torch.manual_seed(0)
     leaves = read_leaves(channel, momentum, rows)
-    assert_close(read_and_grads(dual.dual_linear_triton, leaves), read_and_grads(dual_linear, leaves))
+    assert_close(read_and_grads(dual.dual_linear_triton, leaves), read_and_grads(dual_linear, leaves), TOLERANCE)
 
 
 def test_read_in_bfloat16() -> None:
@@ -116,43 +112,21 @@ def small(spec: MirasSpec, expansion: int = 2) -> MirasSpec:
 def scan_leaves(preset: str, spec: MirasSpec, dim: int, length: int = 40, channel_decay: bool = False) -> dict:
     """``q``, ``k`` (unit norm), ``v``, ``gate.<name>`` (the preset's channel gates over ``D_v``,
     decay over ``D_k`` when ``channel_decay``) and a random ``state.<name>``; fp64 leaves."""
-    gen = torch.Generator().manual_seed(0)
-    batch, heads = 2, 2
 
-    def randn(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=gen, dtype=torch.float64)
-
-    leaves = {
-        "q": F.normalize(randn(batch, length, heads, dim), dim=-1),
-        "k": F.normalize(randn(batch, length, heads, dim), dim=-1),
-        "v": randn(batch, length, heads, dim),
-    }
-    c = spec.resolve()
-    for name in c.required_gates():
-        wide = PRESETS[preset].gates.get(name) == "channel" or (name == "decay" and channel_decay)
-        raw = randn(batch, length, heads, dim) if wide else randn(batch, length, heads)
+    def value(name: str, raw: torch.Tensor) -> torch.Tensor:
         if name == "decay":
-            leaves["gate.decay"] = torch.exp(F.logsigmoid(raw + 2))
-        else:
-            leaves[f"gate.{name}"] = torch.exp(raw) if name == "delta" else torch.sigmoid(raw)
-    for name, (rows, cols) in c.memory.shapes(dim, dim).items():
-        leaves[f"state.{name}"] = randn(batch, heads, rows, cols)
-        if c.algorithm.momentum:
-            leaves[f"state.momentum.{name}"] = 0.1 * randn(batch, heads, rows, cols)
-    return leaves
+            return torch.exp(F.logsigmoid(raw + 2))
+        return torch.exp(raw) if name == "delta" else torch.sigmoid(raw)
+
+    def width(name: str) -> int | None:
+        wide = PRESETS[preset].gates.get(name) == "channel" or (name == "decay" and channel_decay)
+        return dim if wide else None
+
+    return random_leaves(spec, (2, length, 2, dim, dim), value, width=width)
 
 
-def scan_results(scan, spec: MirasSpec, leaves: dict[str, torch.Tensor], dtype: torch.dtype) -> dict:
-    """Outputs, final state and the gradient of every leaf for a fixed random cotangent."""
-    leaves = {name: x.to(dtype).requires_grad_() for name, x in leaves.items()}
-    gates = {n.removeprefix("gate."): x for n, x in leaves.items() if n.startswith("gate.")}
-    state = {n.removeprefix("state."): x for n, x in leaves.items() if n.startswith("state.")}
-    out, final = scan(leaves["q"], leaves["k"], leaves["v"], spec, gates, initial_state=state, output_final_state=True)
-    results = {"out": out} | {f"final.{n}": s for n, s in final.items()}
-    gen = torch.Generator().manual_seed(7)
-    loss = sum((x * torch.randn(x.shape, generator=gen, dtype=torch.float64).to(dtype)).sum() for x in results.values())
-    grads = torch.autograd.grad(loss, list(leaves.values()))
-    return results | {f"d.{n}": g for n, g in zip(leaves, grads, strict=True)}
+def cast(leaves: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    return {name: x.to(dtype) for name, x in leaves.items()}
 
 
 def check_scan(preset: str, spec: MirasSpec, dim: int, channel_decay: bool = False) -> None:
@@ -160,16 +134,14 @@ def check_scan(preset: str, spec: MirasSpec, dim: int, channel_decay: bool = Fal
     problem (Memora's LayerNorm over softmax rows, where the fp32 reference itself is further off)
     within 4x the fp32 reference's error, and within :data:`TOLERANCE` of the fp32 chunked scan."""
     leaves = scan_leaves(preset, spec, dim, channel_decay=channel_decay)
-    want = scan_results(reference_scan, spec, leaves, torch.float64)
-    got = scan_results(dual.mlp_scan, spec, leaves, torch.float32)
-    errors = {name: rel_rms(got[name], want[name]) for name in want}
-    if max(errors.values()) <= TOLERANCE:
+    want = run(reference_scan, spec, leaves)
+    got = run(dual.mlp_scan, spec, cast(leaves, torch.float32))
+    if not errors_above(got, want, dict.fromkeys(want, TOLERANCE)):
         return
-    own = scan_results(reference_scan, spec, leaves, torch.float32)
-    allowed = {name: max(TOLERANCE, 4 * rel_rms(own[name], want[name])) for name in want}
-    bad = {name: f"{e:.1e} > {allowed[name]:.1e}" for name, e in errors.items() if e > allowed[name]}
+    own = run(reference_scan, spec, cast(leaves, torch.float32))
+    bad = errors_above(got, want, {name: max(TOLERANCE, 4 * rel_rms(own[name], want[name])) for name in want})
     assert not bad, bad
-    assert_close(got, scan_results(chunked_scan, spec, leaves, torch.float32))
+    assert_close(got, run(chunked_scan, spec, cast(leaves, torch.float32)), TOLERANCE)
 
 
 @pytest.mark.parametrize("preset", MLP_PRESETS)
@@ -187,7 +159,7 @@ def test_unsupported_reason() -> None:
     """fp64 (the kernels compute in fp32) and chunks longer than the kernels' one block are refused."""
     spec = small(PRESETS["titans"].spec)
     leaves = scan_leaves("titans", spec, 4, length=3)
-    gates = {n.removeprefix("gate."): x for n, x in leaves.items() if n.startswith("gate.")}
+    gates, _ = scan_args(leaves)
     args = (leaves["q"], leaves["k"], leaves["v"], spec, gates)
     assert "fp32" in dual.dual_unsupported(prepare(*args))
     with pytest.raises(ValueError, match="does not apply"):

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 
 pytest.importorskip("triton")
 
+from scan_checks import random_leaves, run, scan_args
+
 from miras.bench.peers import rel_rms
 from miras.ops.chunked import plan, state_free
 from miras.ops.common import prepare
@@ -43,56 +45,22 @@ def make_leaves(
 ) -> dict[str, torch.Tensor]:
     """fp64 leaves ``q``, ``k`` (unit norm), ``v``, ``gate.<name>`` (channel-wise for names in
     ``channel``) and, with ``init``, ``state.<name>``."""
-    gen = torch.Generator().manual_seed(seed)
-
-    def randn(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=gen, dtype=torch.float64)
-
     c = spec.resolve()
-    b, h = BATCH, HEADS
-    t = ONLINE_LENGTH if c.algorithm.params.batch_size == 1 and not state_free(c) else LENGTH
-    leaves = {
-        "q": F.normalize(randn(b, t, h, WIDTH), dim=-1),
-        "k": F.normalize(randn(b, t, h, WIDTH), dim=-1),
-        "v": randn(b, t, h, d_v),
+    length = ONLINE_LENGTH if c.algorithm.params.batch_size == 1 and not state_free(c) else LENGTH
+    values = {
+        "lr": lambda raw: 0.5 * torch.sigmoid(raw),
+        "decay": lambda raw: torch.exp(F.logsigmoid(raw + 2)),
+        "momentum": torch.sigmoid,
+        "delta": lambda raw: 0.5 * torch.exp(raw),
     }
-    for name in c.required_gates():
-        width = (d_v if name in ("lr", "delta") else WIDTH) if name in channel else None
-        raw = randn(b, t, h) if width is None else randn(b, t, h, width)
-        values = {
-            "lr": 0.5 * torch.sigmoid(raw),
-            "decay": torch.exp(F.logsigmoid(raw + 2)),
-            "momentum": torch.sigmoid(raw),
-            "delta": 0.5 * torch.exp(raw),
-        }
-        leaves[f"gate.{name}"] = values[name]
-    if init:
-        leaves["state.W"] = 0.5 * randn(b, h, d_v, WIDTH)
-        if c.algorithm.momentum:
-            leaves["state.momentum.W"] = 0.1 * randn(b, h, d_v, WIDTH)
-    return leaves
-
-
-def scan_args(leaves: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
-    """The gates and the initial state (``None`` when absent) among ``leaves``."""
-    gates = {n.removeprefix("gate."): x for n, x in leaves.items() if n.startswith("gate.")}
-    state = {n.removeprefix("state."): x for n, x in leaves.items() if n.startswith("state.")}
-    return gates, state or None
-
-
-def run(scan, spec: MirasSpec, leaves: dict[str, torch.Tensor], **kwargs: object) -> dict[str, torch.Tensor]:
-    """Output, final state and the gradient of every leaf for a fixed random projection."""
-    leaves = {n: x.detach().clone().requires_grad_() for n, x in leaves.items()}
-    gates, state = scan_args(leaves)
-    out, final = scan(
-        leaves["q"], leaves["k"], leaves["v"], spec, gates, initial_state=state, output_final_state=True, **kwargs
+    return random_leaves(
+        spec,
+        (BATCH, length, HEADS, WIDTH, d_v),
+        lambda name, raw: values[name](raw),
+        width=lambda name: (d_v if name in ("lr", "delta") else WIDTH) if name in channel else None,
+        state_scale=0.5 if init else None,
+        seed=seed,
     )
-    results = {"out": out} | {f"final.{n}": s for n, s in final.items()}
-    gen = torch.Generator().manual_seed(7)
-    weights = [torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.dtype) for x in results.values()]
-    loss = sum((x * w).sum() for x, w in zip(results.values(), weights, strict=True))
-    grads = torch.autograd.grad(loss, list(leaves.values()))
-    return results | {f"d.{n}": g for n, g in zip(leaves, grads, strict=True)}
 
 
 def check(spec: MirasSpec, leaves: dict[str, torch.Tensor], **kwargs: object) -> dict[str, float]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from scan_checks import assert_close
 
 from miras.bench.peers import rel_rms
 from miras.ops.delta import delta_scan
@@ -82,12 +83,6 @@ def fixed_loss(out: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
     """A scalar that weighs every output and state entry differently (layout-independent weights)."""
     w_out = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
     return (out * w_out).sum() + (state * torch.linspace(1, -1, state.numel(), dtype=state.dtype).view_as(state)).sum()
-
-
-def assert_close(got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], tolerance: float) -> None:
-    for name, ref in expected.items():
-        error = rel_rms(got[name], ref)
-        assert error < tolerance, f"{name}: rel-RMS {error:.2e}"
 
 
 def fla_leaves(q, k, v, lr, w0, decay=None):
