@@ -1,16 +1,20 @@
-"""The ``miras`` command line starts without torch: importing :mod:`miras.cli` and every ``--help``."""
+"""The ``miras`` command line starts without torch: importing :mod:`miras.cli`, every ``--help`` and
+``miras validate`` (which loads torch only to size models for ``model.match``)."""
 
 from __future__ import annotations
 
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 import miras.cli
 from miras.cli import build_parser, main
 
+CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 HEAVY = ("torch", "mlflow", "ray", "matplotlib")
 """Modules that take a second or more to import; none is needed to build the parser."""
 
@@ -49,6 +53,22 @@ def test_help_does_not_import_torch(command: list[str]) -> None:
     *help_text, imported = done.stdout.strip().splitlines()
     assert help_text and "usage: miras" in help_text[0]
     assert imported == "[]", f"miras {' '.join(command)} --help imported {imported}"
+
+
+def test_list_does_not_import_torch() -> None:
+    done = subprocess.run([sys.executable, "-c", WRAPPER, "list"], capture_output=True, text=True)
+    *listing, imported = done.stdout.strip().splitlines()
+    assert any(line.startswith("presets (") for line in listing), done.stderr
+    assert imported == "[]", f"miras list imported {imported}"
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.name)
+def test_validate_imports_torch_only_to_match_widths(config: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", WRAPPER, "validate", str(config)], capture_output=True, text=True)
+    *listing, imported = done.stdout.strip().splitlines()
+    assert listing and listing[0].startswith(f"OK {config}"), done.stderr
+    matches = "match" in (yaml.safe_load(config.read_text()).get("model") or {})
+    assert imported == ("['torch']" if matches else "[]"), f"miras validate {config.name} imported {imported}"
 
 
 def test_spelled_out_names_match_their_sources() -> None:

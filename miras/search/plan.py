@@ -18,15 +18,16 @@ import hashlib
 import itertools
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import ConfigError, ModelConfig, NeedleTask, SweepConfig, TrainingConfig
 from ..config.schema import Task
 from ..config.searched import Dimension, dimensions, spec_of, split_values
-from ..models import architecture
-from ..models.budget import Sized, match_width
-from ..runners.trial import TrialConfig
 from ..space import BASELINES, PRESETS, MirasSpec, Variant
+
+if TYPE_CHECKING:
+    from ..models.budget import Sized
+    from ..runners.trial import TrialConfig
 
 Architecture = str | MirasSpec | Variant
 
@@ -84,6 +85,8 @@ class TrialSettings:
     def trial_config(self, task: Task, **run: Any) -> TrialConfig:
         """The :class:`TrialConfig` of these settings on ``task``; ``run``: its other fields (seed,
         lr, workdir, cache_dir, device)."""
+        from ..runners.trial import TrialConfig
+
         return TrialConfig(
             task=task,
             model=self.model,
@@ -272,6 +275,9 @@ def matched_widths(config: SweepConfig) -> dict[str, Sized]:
     match = config.model.match
     if match is None:
         return {}
+    from ..models import architecture  # sizing builds the models: torch only where a config matches widths
+    from ..models.budget import match_width
+
     what, target = match.budget
     vocab, length = task_shape(config.task)
     found, problems = {}, []

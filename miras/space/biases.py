@@ -12,15 +12,16 @@ Conventions (documented in docs/semantics.md): l2 is 1/2 ||e||^2 so its error si
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import torch
 from pydantic import Field
-from torch import Tensor
 
 from .registry import REGISTRIES, NoParams, Params, register_bias
 
-Gates = dict[str, Tensor]
+if TYPE_CHECKING:
+    from torch import Tensor
+
+Gates = dict[str, "Tensor"]
 
 
 class AttentionalBias:
@@ -43,6 +44,8 @@ class AttentionalBias:
         Differentiable with respect to ``pred``, ``target`` and the gates, so the outer
         training loop can back-propagate through the inner update.
         """
+
+        import torch
 
         def total(p: Tensor) -> Tensor:
             return self.loss(p, target, gates).sum()
@@ -68,21 +71,30 @@ class SmoothSign(Params):
 def _abs_loss(x: Tensor, p: SmoothSign) -> Tensor:
     """Elementwise loss whose derivative is the chosen sign surrogate."""
     if p.smooth == "tanh":
+        import torch.nn.functional as F
+
         a = p.sharpness
         # log(cosh(a x)) / a, written stably; softplus goes linear only where its gradient is 1 to
         # double precision (its default threshold 20 left the gradient 1 - tanh(a x) ~ 4e-9 off)
-        return (torch.nn.functional.softplus(2 * a * x, threshold=50) - a * x - math.log(2.0)) / a
+        return (F.softplus(2 * a * x, threshold=50) - a * x - math.log(2.0)) / a
     if p.smooth == "sqrt":
-        return torch.sqrt(x * x + p.eps)
+        return (x * x + p.eps).sqrt()
     return x.abs()
 
 
 def _sign(x: Tensor, p: SmoothSign) -> Tensor:
     if p.smooth == "tanh":
-        return torch.tanh(p.sharpness * x)
+        return (p.sharpness * x).tanh()
     if p.smooth == "sqrt":
-        return x / torch.sqrt(x * x + p.eps)
-    return torch.sign(x)
+        return x / (x * x + p.eps).sqrt()
+    return x.sign()
+
+
+def _tiny(x: Tensor) -> float:
+    """The smallest positive normal number of ``x``'s dtype."""
+    import torch
+
+    return torch.finfo(x.dtype).tiny
 
 
 REGISTRIES["bias"].bind(AttentionalBias)
@@ -130,7 +142,7 @@ class Lp(AttentionalBias):
     params: LpParams
 
     def _magnitude(self, e: Tensor) -> Tensor:
-        return torch.sqrt(e * e + self.params.eps) if self.params.smooth == "sqrt" else e.abs()
+        return (e * e + self.params.eps).sqrt() if self.params.smooth == "sqrt" else e.abs()
 
     def loss(self, pred: Tensor, target: Tensor, gates: Gates) -> Tensor:
         return (self._magnitude(pred - target) ** self.params.p).sum(-1)
@@ -140,7 +152,7 @@ class Lp(AttentionalBias):
         p = self.params.p
         if self.params.smooth == "sqrt":
             return p * e * (e * e + self.params.eps) ** (p / 2 - 1)
-        return p * torch.sign(e) * e.abs() ** (p - 1)
+        return p * e.sign() * e.abs() ** (p - 1)
 
 
 class HuberParams(SmoothSign):
@@ -181,28 +193,28 @@ class Huber(AttentionalBias):
         mode = self.params.mode
         if mode == "coordinate":
             small = e.abs() <= delta
-            return torch.where(small, 0.5 * e * e, delta * (e.abs() - 0.5 * delta)).sum(-1)
+            return (0.5 * e * e).where(small, delta * (e.abs() - 0.5 * delta)).sum(-1)
         _check_per_head(delta, mode)
         norm = e.norm(dim=-1)
         delta = delta.squeeze(-1)
         tau = self._threshold(delta, e)
         if mode == "norm":
-            return torch.where(norm <= tau, 0.5 * norm * norm, tau * (norm - 0.5 * tau))
+            return (0.5 * norm * norm).where(norm <= tau, tau * (norm - 0.5 * tau))
         l1 = _abs_loss(e, self.params).sum(-1)
-        return torch.where(norm <= tau, 0.5 * norm * norm, delta * l1)
+        return (0.5 * norm * norm).where(norm <= tau, delta * l1)
 
     def error(self, pred: Tensor, target: Tensor, gates: Gates) -> Tensor:
         e, delta = pred - target, gates["delta"]
         mode = self.params.mode
         if mode == "coordinate":
-            return torch.maximum(torch.minimum(e, delta), -delta)
+            return e.clamp(-delta, delta)
         _check_per_head(delta, mode)
         norm = e.norm(dim=-1, keepdim=True)
         tau = self._threshold(delta, e)
         small = norm <= tau
         if mode == "norm":
-            return torch.where(small, e, tau * e / norm.clamp_min(torch.finfo(e.dtype).tiny))
-        return torch.where(small, e, delta * _sign(e, self.params))
+            return e.where(small, tau * e / norm.clamp_min(_tiny(e)))
+        return e.where(small, delta * _sign(e, self.params))
 
     def diagnostics(self, pred: Tensor, target: Tensor, gates: Gates) -> dict[str, Tensor]:
         """``l2_share``: the share of tokens on the l2 branch (of coordinates not clipped, in
@@ -246,11 +258,11 @@ class Robust(AttentionalBias):
         e = pred - target
         sq = (e * e).sum(-1)
         radius = self.params.radius
-        return 0.5 * sq + radius * torch.sqrt(sq + self.params.eps) + 0.5 * radius**2
+        return 0.5 * sq + radius * (sq + self.params.eps).sqrt() + 0.5 * radius**2
 
     def error(self, pred: Tensor, target: Tensor, gates: Gates) -> Tensor:
         e = pred - target
-        norm = torch.sqrt((e * e).sum(-1, keepdim=True) + self.params.eps)
+        norm = ((e * e).sum(-1, keepdim=True) + self.params.eps).sqrt()
         return e + self.params.radius * e / norm
 
 

@@ -13,15 +13,16 @@ a linear map: the gradient of a linear map is an outer product.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch.nn.functional as F
 from pydantic import Field
-from torch import Tensor
 
 from .registry import REGISTRIES, NoParams, Params, register_memory
 
-Linear = Callable[[str, Tensor], Tensor]
+if TYPE_CHECKING:
+    from torch import Tensor
+
+Linear = Callable[[str, "Tensor"], "Tensor"]
 
 
 class Memory:
@@ -97,6 +98,8 @@ class MLPMemory(Memory):
         return {f"W{i + 1}": (widths[i + 1], widths[i]) for i in range(depth)}
 
     def apply(self, linear: Linear, x: Tensor) -> Tensor:
+        import torch.nn.functional as F
+
         act = F.gelu if self.params.activation == "gelu" else F.silu
         h = x
         for i in range(1, self.params.depth + 1):

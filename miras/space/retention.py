@@ -11,13 +11,15 @@ boundaries only (docs/semantics.md).
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import math
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import torch
 from pydantic import Field
-from torch import Tensor
 
 from .registry import REGISTRIES, NoParams, Params, register_retention
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 class Retention:
@@ -83,16 +85,16 @@ class ElasticNet(Retention):
     def initial_accumulator(self, weights: Tensor) -> Tensor:
         """``W + gamma sign(W)`` (exact for the hard threshold; the surrogate to first order in
         ``gamma``, which shifts ``|z| >> gamma`` by ``2 gamma / pi``)."""
-        shift = self.params.threshold * (2 / torch.pi if self.params.smooth else 1.0)
-        return weights + shift * torch.sign(weights)
+        shift = self.params.threshold * (2 / math.pi if self.params.smooth else 1.0)
+        return weights + shift * weights.sign()
 
     def project(self, accumulator: Tensor) -> Tensor:
         gamma = self.params.threshold
         if self.params.smooth:
             if gamma == 0:
                 return accumulator
-            return accumulator.abs() * torch.atan(accumulator / gamma) / (torch.pi / 2)
-        return torch.sign(accumulator) * torch.relu(accumulator.abs() - gamma)
+            return accumulator.abs() * (accumulator / gamma).atan() / (math.pi / 2)
+        return accumulator.sign() * (accumulator.abs() - gamma).relu()
 
 
 class LqParams(Params):
@@ -125,7 +127,7 @@ class Lq(Retention):
         q = self.params.q
         scale = self._norm(accumulator, q).pow(q - 2)
         if self.params.link == "pnorm":
-            return torch.sign(accumulator) * accumulator.abs().pow(q - 1) / scale
+            return accumulator.sign() * accumulator.abs().pow(q - 1) / scale
         return accumulator / scale
 
     def initial_accumulator(self, weights: Tensor) -> Tensor:
@@ -135,7 +137,7 @@ class Lq(Retention):
         q = self.params.q
         if self.params.link == "pnorm":
             p = q / (q - 1)
-            return torch.sign(weights) * weights.abs().pow(p - 1) / self._norm(weights, p).pow(p - 2)
+            return weights.sign() * weights.abs().pow(p - 1) / self._norm(weights, p).pow(p - 2)
         if q == 3:
             return weights
         return weights * self._norm(weights, q).pow((q - 2) / (3 - q))
@@ -195,7 +197,7 @@ class BregmanSigmoid(Retention):
     free_weights = False
 
     def project(self, accumulator: Tensor) -> Tensor:
-        return torch.sigmoid(accumulator)
+        return accumulator.sigmoid()
 
 
 __all__ = ["Retention"]
