@@ -6,12 +6,13 @@ Paths are written as a user reads the YAML: ``space.grid.bias[2]``, ``training.l
 
 from __future__ import annotations
 
-import difflib
 import types
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, Tag, ValidationError
+
+from ..space.registry import suggest
 
 Problem = tuple[str, str]
 
@@ -28,12 +29,6 @@ def format_problems(problems: Iterable[Problem]) -> str:
     """One ``path: message`` line per problem (a message never spans lines)."""
     lines = ((path, " ".join(message.split())) for path, message in problems)
     return "\n".join(f"{path}: {message}" if path else message for path, message in lines)
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest choice, or ``""``."""
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _join(prefix: str, parts: Iterable[str | int]) -> str:
@@ -137,4 +132,4 @@ def _is_model(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
-__all__ = ["ConfigError", "Problem", "format_problems", "pydantic_problems", "suggest"]
+__all__ = ["ConfigError", "Problem", "format_problems", "pydantic_problems"]

@@ -42,7 +42,8 @@ from ..space import (
     swap_gate,
 )
 from ..space.presets import GateKind
-from .errors import Problem, pydantic_problems, suggest
+from ..space.registry import suggest
+from .errors import Problem, pydantic_problems
 from .incompatible import incompatible_combinations
 
 T = TypeVar("T")
@@ -341,13 +342,11 @@ Entries = Annotated[list[AxisChoice], Field(min_length=1)]
 def _entry_problems(path: str, axis: str, choice: AxisChoice) -> list[Problem]:
     """An unknown option, or bad params, of one axis entry at ``path``."""
     try:
-        option = REGISTRIES[axis].get(choice.name)
+        choice.validated(axis)
     except RegistryError as error:
         return [(path, str(error))]
-    try:
-        option.params.model_validate(choice.params)
     except ValidationError as error:
-        return pydantic_problems(error, option.params, f"{path}.params")
+        return pydantic_problems(error, REGISTRIES[axis].get(choice.name).params, f"{path}.params")
     return []
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..space import AXES, BASELINES, PRESETS, REGISTRIES, MirasSpec, Variant
-from .errors import Problem, pydantic_problems, suggest
+from ..space.registry import suggest
+from .errors import Problem, pydantic_problems
 from .schema import LrRange, ModelConfig, ParamRange, SearchConfig, TrainingConfig
 
 SECTIONS: dict[str, type[BaseModel]] = {"training": TrainingConfig, "model": ModelConfig}

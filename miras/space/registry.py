@@ -10,7 +10,7 @@ import contextlib
 import contextvars
 import difflib
 import importlib.metadata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -140,11 +140,15 @@ class Registry:
         return iter(sorted(self._options.values(), key=lambda o: o.name))
 
 
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or ``""`` (every 'unknown ...' message ends so)."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def unknown_option_message(axis: str, name: str, known: list[str]) -> str:
     """``unknown bias 'hubr'; registered: ... (did you mean 'huber'?)``."""
-    message = f"unknown {axis} option {name!r}; registered: {', '.join(known)}"
-    close = difflib.get_close_matches(name, known, n=1)
-    return message + (f" (did you mean {close[0]!r}?)" if close else "")
+    return f"unknown {axis} option {name!r}; registered: {', '.join(known)}{suggest(name, known)}"
 
 
 REGISTRIES: dict[str, Registry] = {axis: Registry(axis) for axis in AXES}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from .algorithms import Algorithm
 from .biases import L2, AttentionalBias
 from .memories import LinearMemory, Memory
-from .registry import AXES, REGISTRIES, Params, RegistryError
+from .registry import AXES, REGISTRIES, Option, Params, RegistryError
 from .retention import Retention
 
 
@@ -35,6 +36,20 @@ class AxisChoice(BaseModel):
     @classmethod
     def _from_name(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
+
+    def validated(self, axis: str) -> tuple[Option, Params]:
+        """The registered option of this choice on ``axis`` and its validated parameters (each distinct
+        parameter set is validated once per process); raises :class:`RegistryError` for an unknown
+        name and pydantic's ``ValidationError`` for bad parameters."""
+        option = REGISTRIES[axis].get(self.name)
+        key = (option.params, json.dumps(self.params, sort_keys=True, default=repr))
+        if key not in _VALIDATED:
+            _VALIDATED[key] = option.params.model_validate(self.params)
+        return option, _VALIDATED[key]
+
+
+_VALIDATED: dict[tuple[type[Params], str], Params] = {}
+"""Validated parameters by parameter model and the given parameters' JSON (:meth:`AxisChoice.validated`)."""
 
 
 @dataclass(frozen=True)
@@ -80,61 +95,49 @@ class MirasSpec(BaseModel):
 
     def problems(self) -> list[tuple[str, str]]:
         """Every problem of this spec as ``(path, message)``; empty when valid."""
+        return self._check()[0]
+
+    def resolve(self) -> Components:
+        """Validate and build the four implementations; raises :class:`SpecError`."""
+        problems, components = self._check()
+        if components is None:
+            raise SpecError(problems)
+        return components
+
+    def _check(self) -> tuple[list[tuple[str, str]], Components | None]:
+        """The problems, and the built implementations when there are none."""
         problems: list[tuple[str, str]] = []
-        params: dict[str, Params] = {}
+        built: dict[str, Any] = {}
         for axis in AXES:
-            choice: AxisChoice = getattr(self, axis)
             try:
-                option = REGISTRIES[axis].get(choice.name)
+                option, params = getattr(self, axis).validated(axis)
+                built[axis] = option.build(params)
             except RegistryError as error:
                 problems.append((f"{axis}.name", str(error)))
-                continue
-            try:
-                params[axis] = option.params.model_validate(choice.params)
             except ValidationError as error:
                 for item in error.errors():
                     loc = ".".join(str(part) for part in item["loc"])
                     problems.append((f"{axis}.params.{loc}", _pydantic_message(item)))
         if problems:
-            return problems
-        components = self._build(params)
-        problems += [("spec", message) for message in incompatibilities(components)]
-        return problems
-
-    def resolve(self) -> Components:
-        """Validate and build the four implementations; raises :class:`SpecError`."""
-        problems = self.problems()
-        if problems:
-            raise SpecError(problems)
-        params = {
-            axis: REGISTRIES[axis].get(getattr(self, axis).name).params.model_validate(getattr(self, axis).params)
-            for axis in AXES
-        }
-        return self._build(params)
-
-    def _build(self, params: dict[str, Params]) -> Components:
-        built = {axis: REGISTRIES[axis].get(getattr(self, axis).name).build(params[axis]) for axis in AXES}
-        return Components(**built)
+            return problems, None
+        components = Components(**built)
+        problems = [("spec", message) for message in incompatibilities(components)]
+        return problems, None if problems else components
 
     def canonical(self) -> dict[str, dict[str, Any]]:
         """The spec with every parameter filled in with its default (stable for hashing)."""
         out = {}
         for axis in AXES:
             choice: AxisChoice = getattr(self, axis)
-            option = REGISTRIES[axis].get(choice.name)
-            out[axis] = {
-                "name": choice.name,
-                "params": option.params.model_validate(choice.params).model_dump(),
-            }
+            out[axis] = {"name": choice.name, "params": choice.validated(axis)[1].model_dump()}
         return out
 
     def shorthand(self) -> str:
         """Readable run name, e.g. ``mlp-lp[p=3]-lq-gd[batch_size=16]``: non-default params only."""
         parts = []
         for axis in AXES:
-            choice: AxisChoice = getattr(self, axis)
-            option = REGISTRIES[axis].get(choice.name)
-            given = option.params.model_validate(choice.params).model_dump()
+            option, params = getattr(self, axis).validated(axis)
+            given = params.model_dump()
             defaults = option.params().model_dump()
             changed = [f"{k}={_fmt(v)}" for k, v in given.items() if v != defaults[k]]
             parts.append(option.shorthand + (f"[{','.join(changed)}]" if changed else ""))

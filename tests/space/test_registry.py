@@ -136,3 +136,29 @@ def test_bad_params_name_the_field():
 def test_unknown_option_in_spec():
     problems = MirasSpec.of("lineer", "l2", "none", "gd").problems()
     assert problems[0][0] == "memory.name" and "did you mean 'linear'" in problems[0][1]
+
+
+def test_a_choice_is_validated_once_per_parameter_set(temporary_bias):
+    calls = []
+
+    class CountedParams(Params):
+        scale: float = 1.0
+
+        def model_post_init(self, context: object) -> None:
+            calls.append(self.scale)
+
+    @register_bias("counted", params=CountedParams, description="counts its validations")
+    class Counted(AttentionalBias):
+        pass
+
+    temporary_bias.append("counted")
+    spec = MirasSpec.of("linear", {"name": "counted", "params": {"scale": 2.0}}, "none", "gd")
+    spec.resolve(), spec.canonical(), spec.shorthand(), spec.problems()
+    again = MirasSpec.of("linear", {"name": "counted", "params": {"scale": 2.0}}, "none", "gd")
+    option, params = again.bias.validated("bias")
+    assert calls.count(2.0) == 1 and option.impl is Counted and params.scale == 2.0  # (shorthand builds the defaults)
+    assert again.bias.validated("bias")[1] is params
+    other = MirasSpec.of("linear", {"name": "counted", "params": {"scale": 3.0}}, "none", "gd")
+    assert other.bias.validated("bias")[1].scale == 3.0 and calls.count(3.0) == 1
+    with pytest.raises(RegistryError, match="did you mean 'counted'"):
+        MirasSpec.of("linear", "countd", "none", "gd").bias.validated("bias")
