@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ..space import Components, MirasSpec
 from .chunked import chunked_scan, plan
-from .common import Problem, State, prepare, resolve
+from .common import ScanProblem, State, prepare, resolve
 from .compiled import compiled_scan
 from .delta import delta_scan, delta_unsupported
 from .reference import reference_scan
@@ -31,7 +31,7 @@ IMPLS = ("reference", "chunked", "delta", "compiled", "triton")
 Scan = Callable[..., tuple[Tensor, State | None]]
 
 
-def _triton_scan(problem: Problem, chunk_size: int | None) -> tuple[Scan | None, str]:
+def _triton_scan(problem: ScanProblem, chunk_size: int | None) -> tuple[Scan | None, str]:
     """The Triton scan of ``problem`` and what it runs, or ``None`` and why no kernel applies."""
     try:
         from .kernels import dual, linear
@@ -46,7 +46,7 @@ def _triton_scan(problem: Problem, chunk_size: int | None) -> tuple[Scan | None,
     return None, f"the linear kernel: {why_not_linear}; the dual-form read: {why_not_dual}"
 
 
-def _pick(impl: str, problem: Problem, chunk_size: int | None) -> tuple[Scan | None, str]:
+def _pick(impl: str, problem: ScanProblem, chunk_size: int | None) -> tuple[Scan | None, str]:
     """The scan function of ``impl`` for ``problem``, or ``None`` and why it does not apply;
     ``ValueError`` for an unknown ``impl``."""
     if impl not in IMPLS:
@@ -79,7 +79,7 @@ def why_not(
     return reason if scan is None else None
 
 
-def _select(problem: Problem) -> tuple[str, str]:
+def _select(problem: ScanProblem) -> tuple[str, str]:
     """:func:`select_impl` of a prepared problem.
 
     On CUDA the linear-attention family keeps the Triton kernel it ran before ``delta`` covered it

@@ -30,7 +30,7 @@ from ..space import Components, MirasSpec
 from ..space.memories import Linear, LinearMemory
 from . import probe
 from .common import (
-    Problem,
+    ScanProblem,
     State,
     closes_minibatch,
     final,
@@ -51,7 +51,7 @@ d output of the linear map) and ``right`` ``[B, H, n, in]`` (its input)."""
 
 
 @dataclass(frozen=True)
-class Plan:
+class ChunkPlan:
     """How :func:`chunked_scan` cuts a sequence into chunks processed one after the other."""
 
     bounds: list[tuple[int, int]]
@@ -72,7 +72,7 @@ def state_free(c: Components) -> bool:
     return c.bias.state_independent and c.retention.identity and type(c.memory) is LinearMemory
 
 
-def plan(problem: Problem, chunk_size: int | None = None) -> Plan:
+def plan(problem: ScanProblem, chunk_size: int | None = None) -> ChunkPlan:
     """The chunks of ``problem``: ``chunk_size`` tokens (default 64) when :func:`state_free`,
     else the spec's mini-batches (``chunk_size`` is then ignored)."""
     if chunk_size is not None and chunk_size < 1:
@@ -86,7 +86,7 @@ def plan(problem: Problem, chunk_size: int | None = None) -> Plan:
             f"state-independent bias on a linear memory with identity retention: {len(bounds)} chunk(s) "
             f"of {size} tokens, parallel inside each"
         )
-        return Plan(bounds, [False] * len(bounds), 1, c.algorithm.steps, reason)
+        return ChunkPlan(bounds, [False] * len(bounds), 1, c.algorithm.steps, reason)
     bounds = minibatches(length, alg.batch_size, alg.lag_token)
     nonlinear = not c.retention.identity or c.algorithm.steps > 1
     last = [nonlinear and closes_minibatch(e - 1, alg.batch_size, alg.lag_token) for _, e in bounds]
@@ -94,7 +94,7 @@ def plan(problem: Problem, chunk_size: int | None = None) -> Plan:
         reason = "b = 1: every token is a mini-batch of its own, one sequential step per token (batched over B and H)"
     else:
         reason = f"{len(bounds)} mini-batches of up to {alg.batch_size} tokens: parallel inside each, sequential across"
-    return Plan(bounds, last, c.algorithm.steps, 1, reason)
+    return ChunkPlan(bounds, last, c.algorithm.steps, 1, reason)
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class Coefficients:
         return Coefficients(*(cut(x) for x in (self.decay, self.mix, self.carry, self.mom_decay, self.mom_mix)))
 
 
-def coefficients(problem: Problem, bounds: list[tuple[int, int]]) -> Coefficients:
+def coefficients(problem: ScanProblem, bounds: list[tuple[int, int]]) -> Coefficients:
     """:class:`Coefficients` of every chunk in ``bounds``, by running products over the
     positions of a chunk (vectorised across chunks): exact at any decay, unlike exp-cumsum-log."""
     c = problem.components
@@ -288,7 +288,7 @@ class Chunk:
 
 
 def run_chunk(
-    c: Components, x: Chunk, acc: State, mom: State, how: Plan, graph: bool, dual: DualRead = dual_linear
+    c: Components, x: Chunk, acc: State, mom: State, how: ChunkPlan, graph: bool, dual: DualRead = dual_linear
 ) -> tuple[Tensor, State, State]:
     """Outputs ``[B, H, n, D_v]`` of one chunk and the state after it; ``dual`` builds its dual-form read."""
     start = {name: c.retention.project(a) for name, a in acc.items()}
@@ -313,7 +313,7 @@ def run_chunk(
     return torch.cat(parts, dim=2), new_acc, new_mom
 
 
-ChunkStep = Callable[[Components, Chunk, State, State, Plan, bool, DualRead], tuple[Tensor, State, State]]
+ChunkStep = Callable[[Components, Chunk, State, State, ChunkPlan, bool, DualRead], tuple[Tensor, State, State]]
 """Runs one chunk, as :func:`run_chunk` (``torch.compile`` of it in :mod:`miras.ops.compiled`)."""
 
 
@@ -366,11 +366,11 @@ def chunked_scan(
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "ChunkPlan",
     "ChunkStep",
     "Coefficients",
     "DualRead",
     "Factors",
-    "Plan",
     "chunked_scan",
     "coefficients",
     "dual_linear",

@@ -18,7 +18,7 @@ OUTPUT_GATES = ("lr", "delta")
 
 
 @dataclass(frozen=True)
-class Problem:
+class ScanProblem:
     """Checked arguments of one scan, in the internal layout ``[B, H, T, D]``."""
 
     components: Components
@@ -38,7 +38,7 @@ def resolve(spec: MirasSpec | Components) -> Components:
     return spec if isinstance(spec, Components) else spec.resolve()
 
 
-def prepare(q: Tensor, k: Tensor, v: Tensor, spec: MirasSpec | Components, gates: dict[str, Tensor]) -> Problem:
+def prepare(q: Tensor, k: Tensor, v: Tensor, spec: MirasSpec | Components, gates: dict[str, Tensor]) -> ScanProblem:
     """Check shapes and gates (clear errors) and move everything to ``[B, H, T, D]``."""
     components = resolve(spec)
     if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
@@ -76,10 +76,10 @@ def prepare(q: Tensor, k: Tensor, v: Tensor, spec: MirasSpec | Components, gates
                 )
         gate = gate if gate.dim() == 4 else gate.unsqueeze(-1)
         prepared[name] = gate.transpose(1, 2)
-    return Problem(components, q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), prepared, shapes)
+    return ScanProblem(components, q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), prepared, shapes)
 
 
-def initial(problem: Problem, initial_state: State | None) -> tuple[State, State]:
+def initial(problem: ScanProblem, initial_state: State | None) -> tuple[State, State]:
     """The dual accumulators and momenta at t = 0 (zeros where no initial state is given)."""
     batch, heads = problem.k.shape[:2]
     like = problem.k
@@ -149,4 +149,4 @@ def implicit_lr(lr: Tensor, k: Tensor) -> Tensor:
     return lr / (1 + lr * (k * k).sum(-1, keepdim=True))
 
 
-__all__ = ["MOMENTUM_PREFIX", "Problem", "State", "closes_minibatch", "final", "initial", "minibatches", "prepare"]
+__all__ = ["MOMENTUM_PREFIX", "ScanProblem", "State", "closes_minibatch", "final", "initial", "minibatches", "prepare"]

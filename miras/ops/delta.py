@@ -43,12 +43,12 @@ from ..space.algorithms import GD, ImplicitGD
 from ..space.biases import L2, DotProduct
 from ..space.memories import LinearMemory
 from ..space.retention import L2Decay, NoRetention
-from .common import Problem, State, final, implicit_lr, initial, prepare
+from .common import ScanProblem, State, final, implicit_lr, initial, prepare
 
 DEFAULT_CHUNK_SIZE = 64
 
 
-def delta_unsupported(problem: Problem) -> str | None:
+def delta_unsupported(problem: ScanProblem) -> str | None:
     """``None`` when :func:`delta_scan` computes ``problem`` exactly, else a one-line reason."""
     c = problem.components
     alg = c.algorithm.params
@@ -117,7 +117,7 @@ def delta_scan(
     return out, (final(acc, mom) if output_final_state else None)
 
 
-def pseudo_tokens(p: Problem) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+def pseudo_tokens(p: ScanProblem) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """Keys, values ``[B, H, N, D]``, step sizes and decays ``[B, H, N]`` with ``N = steps * T``
     (decays ``None`` when the retention has none).
 

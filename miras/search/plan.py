@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from ..models.budget import Sized
     from ..runners.trial import TrialConfig
 
-Architecture = str | MirasSpec | Variant
+ModelChoice = str | MirasSpec | Variant
+"""What a combination trains: a preset or baseline name, a Miras spec, or a variant of a preset."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Cell:
     Hashed by its label, width and seed (a label names one architecture in a sweep)."""
 
     combination: str
-    architecture: Architecture = field(hash=False)
+    architecture: ModelChoice = field(hash=False)
     d_model: int
     seed: int
 
@@ -78,7 +79,7 @@ class TrialSettings:
 
     model: ModelConfig
     training: TrainingConfig
-    architecture: Architecture
+    architecture: ModelChoice
     axis_params: dict[str, dict[str, Any]]
     """Searched axis parameters (axis -> name -> value), merged into the architecture's spec."""
 
@@ -299,7 +300,7 @@ def matched_widths(config: SweepConfig) -> dict[str, Sized]:
     return found
 
 
-def shorthand(architecture: Architecture) -> str:
+def shorthand(architecture: ModelChoice) -> str:
     """The spec shorthand of a preset, grid point or ablation variant (``lin-l2-l2-gd[grad_at=decayed]``,
     ``+swa512`` for hybrids and their variants), or ``attention`` for a baseline."""
     if isinstance(architecture, MirasSpec):
@@ -318,7 +319,7 @@ def run_key(resolved: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _architecture_json(architecture: Architecture, canonical: bool = False) -> str | dict[str, Any]:
+def _architecture_json(architecture: ModelChoice, canonical: bool = False) -> str | dict[str, Any]:
     if isinstance(architecture, str):
         return architecture
     if not canonical:

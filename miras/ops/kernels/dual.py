@@ -37,7 +37,7 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 from ...space import Components, MirasSpec
 from ...space.memories import Linear
 from ..chunked import Coefficients, Factors, chunked_scan, plan
-from ..common import Problem, State, prepare, resolve
+from ..common import ScanProblem, State, prepare, resolve
 from .tiles import INTERPRETED, block, load_tile, store_tile
 
 MAX_TOKENS = 128
@@ -343,7 +343,7 @@ def dual_linear_triton(start: State, mom: State, factors: Factors, coef: Coeffic
 # ----------------------------------------------------------------------------- scan
 
 
-def dual_unsupported(problem: Problem, chunk_size: int | None = None) -> str | None:
+def dual_unsupported(problem: ScanProblem, chunk_size: int | None = None) -> str | None:
     """Why :func:`mlp_scan` cannot run ``problem``, or ``None``. It runs whatever the chunked scan
     does (any memory whose weights are all read through ``linear``) on a GPU, or on the CPU under
     ``TRITON_INTERPRET=1``, in fp32 arithmetic, with chunks of at most :data:`MAX_TOKENS` tokens."""

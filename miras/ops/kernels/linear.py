@@ -44,8 +44,8 @@ from ...space.algorithms import GD, ImplicitGD, Momentum
 from ...space.biases import L1, L2, AttentionalBias, DotProduct, Huber, Lp, Robust
 from ...space.memories import LinearMemory
 from ...space.spec import Components
-from ..chunked import Plan, coefficients, plan
-from ..common import Problem, State, final, implicit_lr, initial, prepare, resolve
+from ..chunked import ChunkPlan, coefficients, plan
+from ..common import ScanProblem, State, final, implicit_lr, initial, prepare, resolve
 from .tiles import INTERPRETED, block, load_tile, store_tile
 
 MAX_WIDTH = 128
@@ -603,7 +603,7 @@ def _bias_setup(bias: AttentionalBias, d_v: int) -> tuple[int, int, float, float
     return None
 
 
-def linear_unsupported(problem: Problem, how: Plan) -> str | None:
+def linear_unsupported(problem: ScanProblem, how: ChunkPlan) -> str | None:
     """Why the Triton linear-memory kernel does not apply to ``problem`` cut by ``how`` (one
     sentence), or ``None`` when it does."""
     c = problem.components
@@ -634,7 +634,7 @@ def linear_unsupported(problem: Problem, how: Plan) -> str | None:
     return next((reason for failed, reason in checks if failed), None)
 
 
-def _kernel_inputs(p: Problem, how: Plan) -> tuple[Tensor, Tensor | None]:
+def _kernel_inputs(p: ScanProblem, how: ChunkPlan) -> tuple[Tensor, Tensor | None]:
     """The effective learning rate ``[B, H, T, D_v]`` (implicit GD, folded steps) and the Huber
     threshold ``[B, H, T, D_v]`` (``None`` without a Huber bias), both expanded over channels."""
     c = p.components
