@@ -149,7 +149,7 @@ def test_a_choice_is_validated_once_per_parameter_set(temporary_bias):
 
     @register_bias("counted", params=CountedParams, description="counts its validations")
     class Counted(AttentionalBias):
-        pass
+        """Never trained: only its parameters are validated here."""
 
     temporary_bias.append("counted")
     spec = MirasSpec.of("linear", {"name": "counted", "params": {"scale": 2.0}}, "none", "gd")
