@@ -67,7 +67,7 @@ from miras.bench.inputs import gate_values
 from miras.ops import miras_scan
 from miras.ops.kernels import dual, linear
 from miras.space import PRESETS, MirasSpec
-from miras.space.presets import GateKind
+from miras.space.gates import GateKind
 
 TARGET = GPUTarget("cuda", 90, 32)
 """An H100: compute capability 9.0, warps of 32 threads."""
@@ -220,9 +220,9 @@ def run_scan(work: Workload) -> None:
     components = work.spec.resolve()
     deep = work.spec.memory.name != "linear"
     gates = {}
-    for name in components.required_gates():
-        width = (dim,) if work.gates.get(name) == "channel" else ()
-        gates[name] = gate_values(name, randn(batch, LENGTH, heads, *width), deep, dim)
+    for spec in components.gate_specs():
+        width = (dim,) if work.gates.get(spec.name) == "channel" else ()
+        gates[spec.name] = gate_values(spec, randn(batch, LENGTH, heads, *width), deep)
     state = {name: randn(batch, heads, r, c) / c**0.5 for name, (r, c) in components.memory.shapes(dim, dim).items()}
 
     def leaf(x: torch.Tensor) -> torch.Tensor:

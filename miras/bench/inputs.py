@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..models.gates import activate
 from ..ops import miras_scan
-from ..space import PRESETS
+from ..space import PRESETS, GateSpec
 
 Leaves = dict[str, Tensor]
 """``q, k, v`` ``[B, T, H, D]``, ``gate.<name>`` ``[B, T, H(, D)]``, ``state.<name>`` ``[B, H, out, in]``."""
@@ -37,26 +38,18 @@ def make_inputs(
     components = preset_.spec.resolve()
     deep = preset_.spec.memory.name != "linear"
     leaves = {"q": q, "k": k, "v": v}
-    for name in components.required_gates():
-        width = (dim,) if preset_.gates.get(name) == "channel" else ()
-        leaves[f"gate.{name}"] = gate_values(name, randn(batch, length, heads, *width), deep, dim)
+    for spec in components.gate_specs():
+        width = (dim,) if preset_.gates.get(spec.name) == "channel" else ()
+        leaves[f"gate.{spec.name}"] = gate_values(spec, randn(batch, length, heads, *width), deep)
     for name, (rows, cols) in components.memory.shapes(dim, dim).items():
         leaves[f"state.{name}"] = randn(batch, heads, rows, cols) / cols**0.5
     return {n: x.to(device=device, dtype=dtype).requires_grad_() for n, x in leaves.items()}
 
 
-def gate_values(name: str, raw: Tensor, deep: bool, dim: int) -> Tensor:
-    """Map standard normal ``raw`` into the gate's range.
-
-    The Huber threshold is spread around ``||v - M(k)|| ~ sqrt(D)`` so that tokens fall on both sides.
-    """
-    if name == "lr":
-        return (0.05 if deep else 1.0) * torch.sigmoid(raw)
-    if name == "decay":
-        return torch.sigmoid(raw + 4)
-    if name == "momentum":
-        return 0.5 * torch.sigmoid(raw)
-    return 2 * dim**0.5 * torch.sigmoid(raw)  # huber threshold delta
+def gate_values(spec: GateSpec, raw: Tensor, deep: bool) -> Tensor:
+    """Gate values spread around the spec's start, as a trained mixer's: its activation of standard
+    normal ``raw`` (any shape) shifted to the start's pre-activation, times its scale."""
+    return activate(spec, raw + spec.preactivation(spec.initial(deep)))
 
 
 def gates_of(leaves: Leaves) -> dict[str, Tensor]:

@@ -41,7 +41,7 @@ from ..space import (
     swap_axis,
     swap_gate,
 )
-from ..space.presets import GateKind
+from ..space.gates import GateKind
 from ..space.registry import suggest
 from .errors import Problem, pydantic_problems
 from .incompatible import incompatible_combinations

@@ -15,9 +15,9 @@ from torch import Tensor, nn
 
 from ..config.schema import ModelConfig
 from ..space import BASELINES, PRESETS, MirasSpec, Variant
+from ..space.gates import GateKind
 from ..space.presets import DEFAULT_SWA_WINDOW
 from .attention import Attention
-from .gates import GateKind
 from .layers import RMSNorm, SwiGLU
 from .mixer import MirasMixer
 

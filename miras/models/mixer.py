@@ -12,7 +12,6 @@ gives each memory its own.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,10 +23,10 @@ from ..ops import miras_scan
 from ..ops.probe import observe_errors
 from ..ops.reference import StepState, reference_step, start_state
 from ..space import Components, MirasSpec
-from .gates import Gate, GateKind
+from ..space.gates import GateKind
+from .gates import Gate
 from .layers import CausalConv, RMSNorm
 
-DEFAULT_GATE_KINDS: dict[str, GateKind] = {"lr": "data", "decay": "data", "momentum": "data", "delta": "data"}
 ValueNorm = Literal["auto", "none", "rms"]
 """How values are scaled before the memory learns them: ``rms`` (RMSNorm per head, so values
 have the scale of a normalised memory output), ``none`` (the projection's own scale), ``auto``
@@ -36,11 +35,6 @@ QKNorm = Literal["auto", "l2", "rms"]
 """How q and k are normalised: ``l2`` (unit l2 norm, the paper's wording), ``rms`` (unit RMS, i.e.
 norm sqrt(D): the scale a fan-in initialised MLP expects), ``auto`` (``rms`` exactly when the
 memory's output is normalised and its weights are free, :attr:`Retention.free_weights`)."""
-
-
-def gate_start(name: str, deep: bool) -> float:
-    """Initial value of a gate, the lr gate's as a fraction of its range (see :mod:`miras.models.gates`)."""
-    return {"lr": 0.1 if deep else 0.5, "decay": 0.99, "momentum": 0.9, "delta": math.sqrt(3)}[name]
 
 
 @dataclass
@@ -89,21 +83,12 @@ class MirasMixer(nn.Module):
         self.qk_scale = self.head_dim**0.5 if qk_norm == "rms" else 1.0
         shapes = self.components.memory.shapes(self.head_dim, self.head_dim)
         deep = len(shapes) > 1
-        kinds = DEFAULT_GATE_KINDS | (gate_kinds or {})
-        ranges = {"lr": self.components.retention.lr_range}
+        kinds = gate_kinds or {}
+        rank = min(gate_rank, d_model)
         self.gates = nn.ModuleDict(
             {
-                name: Gate(
-                    name,
-                    kinds[name],
-                    d_model,
-                    n_heads,
-                    self.head_dim,
-                    min(gate_rank, d_model),
-                    gate_start(name, deep) * ranges.get(name, 1.0),
-                    ranges.get(name, 1.0),
-                )
-                for name in self.components.required_gates()
+                spec.name: Gate(spec, kinds.get(spec.name, "data"), d_model, n_heads, self.head_dim, rank, deep)
+                for spec in self.components.gate_specs()
             }
         )
         self.initial = nn.ParameterDict(

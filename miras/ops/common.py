@@ -13,8 +13,6 @@ State = dict[str, Tensor]
 momentum algorithms the momentum of each weight, ``"momentum.<name>" -> [B, H, out, in]``."""
 
 MOMENTUM_PREFIX = "momentum."
-OUTPUT_GATES = ("lr", "delta")
-"""Gates that act on the error signal (channel-wise width D_v); the others act on weights."""
 
 
 @dataclass(frozen=True)
@@ -51,15 +49,16 @@ def prepare(q: Tensor, k: Tensor, v: Tensor, spec: MirasSpec | Components, gates
     d_v = v.shape[-1]
     components.memory.check_dims(d_k, d_v)
     shapes = components.memory.shapes(d_k, d_v)
-    required = components.required_gates()
+    specs = components.gate_specs()
+    required = [spec.name for spec in specs]
     missing = [name for name in required if name not in gates]
     extra = [name for name in gates if name not in required]
     if missing or extra:
-        raise ValueError(f"this spec needs exactly the gates {list(required)}; missing {missing}, unexpected {extra}")
+        raise ValueError(f"this spec needs exactly the gates {required}; missing {missing}, unexpected {extra}")
     in_dims = {i for _, i in shapes.values()}
     prepared = {}
-    for name in required:
-        gate = gates[name]
+    for spec in specs:
+        name, gate = spec.name, gates[spec.name]
         if gate.shape[:3] != (batch, length, heads) or gate.dim() not in (3, 4):
             raise ValueError(
                 f"gate {name!r} must be [B, T, H] or [B, T, H, D] with B={batch}, T={length}, H={heads}; "
@@ -67,9 +66,9 @@ def prepare(q: Tensor, k: Tensor, v: Tensor, spec: MirasSpec | Components, gates
             )
         if gate.dim() == 4:
             width = gate.shape[-1]
-            if name in OUTPUT_GATES and width != d_v:
+            if spec.acts_on == "values" and width != d_v:
                 raise ValueError(f"channel-wise gate {name!r} acts on values: width must be D_v={d_v}, got {width}")
-            if name not in OUTPUT_GATES and in_dims != {width}:
+            if spec.acts_on == "inputs" and in_dims != {width}:
                 raise ValueError(
                     f"channel-wise gate {name!r} acts on the input dimension of every memory weight "
                     f"(inputs {sorted(in_dims)}); got width {width}: use a per-head gate [B, T, H]"

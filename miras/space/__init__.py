@@ -3,6 +3,7 @@
 from . import algorithms, biases, memories, retention  # noqa: F401  (register the built-ins)
 from .algorithms import Algorithm, AlgorithmParams
 from .biases import AttentionalBias
+from .gates import GateKind, GateSpec
 from .memories import Memory
 from .presets import BASELINES, NOT_EXPRESSIBLE, PRESETS, TABLE1_ROWS, Preset, get_preset
 from .registry import (
@@ -41,6 +42,8 @@ __all__ = [
     "AttentionalBias",
     "AxisChoice",
     "Components",
+    "GateKind",
+    "GateSpec",
     "Memory",
     "MirasSpec",
     "NoParams",

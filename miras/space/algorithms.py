@@ -21,6 +21,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from .gates import MOMENTUM, GateSpec
 from .registry import REGISTRIES, Params, register_algorithm
 
 
@@ -41,7 +42,8 @@ class Algorithm:
 
     momentum: ClassVar[bool] = False
     implicit: ClassVar[bool] = False
-    gates: ClassVar[tuple[str, ...]] = ()
+    gates: ClassVar[tuple[GateSpec, ...]] = ()
+    """The :class:`~miras.space.gates.GateSpec` of every per-token gate it reads, besides ``lr``."""
 
     def __init__(self, params: AlgorithmParams) -> None:
         self.params = params
@@ -75,7 +77,7 @@ class GD(Algorithm):
 )
 class Momentum(Algorithm):
     momentum = True
-    gates = ("momentum",)
+    gates = (MOMENTUM,)
 
 
 @register_algorithm(

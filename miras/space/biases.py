@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
+from .gates import DELTA, GateSpec
 from .registry import REGISTRIES, NoParams, Params, register_bias
 
 if TYPE_CHECKING:
@@ -25,9 +26,10 @@ Gates = dict[str, "Tensor"]
 
 
 class AttentionalBias:
-    """Base class. Subclasses set ``gates`` (names of the per-token gates they read)."""
+    """Base class. Subclasses set ``gates`` (the :class:`~miras.space.gates.GateSpec` of every
+    per-token gate they read, besides ``lr``)."""
 
-    gates: ClassVar[tuple[str, ...]] = ()
+    gates: ClassVar[tuple[GateSpec, ...]] = ()
     state_independent: ClassVar[bool] = False
     """True when ``u`` does not depend on ``pred`` (the gradient needs no memory state)."""
 
@@ -186,7 +188,7 @@ class Huber(AttentionalBias):
     """
 
     params: HuberParams
-    gates = ("delta",)
+    gates = (DELTA,)
 
     def loss(self, pred: Tensor, target: Tensor, gates: Gates) -> Tensor:
         e, delta = pred - target, gates["delta"]

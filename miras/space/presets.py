@@ -8,13 +8,9 @@ are listed in :data:`NOT_EXPRESSIBLE` with the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
+from .gates import GateKind
 from .spec import MirasSpec
-
-GateKind = Literal["data", "channel", "constant", "one"]
-"""How the mixer produces a gate: data-dependent per head, data-dependent per channel,
-a learned constant per head, or fixed to 1 (lr only)."""
 
 DEFAULT_SWA_WINDOW = 512
 """Sliding-window size of hybrid presets (the paper does not give one; our choice)."""

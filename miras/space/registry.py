@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from .gates import GateSpec
+
 AXES: tuple[str, ...] = ("memory", "bias", "retention", "algorithm")
 BUILTIN = "built-in"
 PLUGIN_GROUP = "miras.plugins"
@@ -93,6 +95,12 @@ class Registry:
                 raise RegistryError(
                     f"{self.axis} option {name!r} ({origin}): {getattr(cls, '__qualname__', cls)!s} must subclass "
                     f"{self.base.__module__}.{self.base.__qualname__}"
+                )
+            undeclared = [gate for gate in getattr(cls, "gates", ()) if not isinstance(gate, GateSpec)]
+            if undeclared:
+                raise RegistryError(
+                    f"{self.axis} option {name!r} ({origin}): gates must list miras.space.GateSpec entries "
+                    f"(name, activation, start, acts_on), not {undeclared[0]!r}"
                 )
             if name in self._options:
                 first = self._options[name].origin

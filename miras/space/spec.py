@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .algorithms import Algorithm
 from .biases import L2, AttentionalBias
+from .gates import DECAY, LR, GateSpec
 from .memories import LinearMemory, Memory
 from .registry import AXES, REGISTRIES, Option, Params, RegistryError
 from .retention import Retention
@@ -61,13 +62,21 @@ class Components:
     retention: Retention
     algorithm: Algorithm
 
+    def gate_specs(self) -> tuple[GateSpec, ...]:
+        """The per-token gates of this spec: ``lr`` (in the retention's ``lr_range``), ``decay``
+        (a retention with a decay), then the algorithm's and the bias's own; ``ValueError`` when two
+        options declare one name differently."""
+        specs = {LR.name: replace(LR, scale=self.retention.lr_range)}
+        if self.retention.uses_decay:
+            specs[DECAY.name] = DECAY
+        for gate in (*self.algorithm.gates, *self.bias.gates):
+            if specs.setdefault(gate.name, gate) != gate:
+                raise ValueError(f"gate {gate.name!r} is declared twice, differently: {specs[gate.name]} and {gate}")
+        return tuple(specs.values())
+
     def required_gates(self) -> tuple[str, ...]:
         """Names of the per-token gates :func:`miras.ops.miras_scan` needs for this spec."""
-        names = ["lr"]
-        if self.retention.uses_decay:
-            names.append("decay")
-        names += [g for g in (*self.algorithm.gates, *self.bias.gates) if g not in names]
-        return tuple(names)
+        return tuple(gate.name for gate in self.gate_specs())
 
 
 class MirasSpec(BaseModel):

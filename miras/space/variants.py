@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from .presets import PRESETS, GateKind
+from .gates import GateKind
+from .presets import PRESETS
 from .spec import AxisChoice, MirasSpec
 
 

@@ -41,7 +41,7 @@ def gate_layouts(bias: AttentionalBias) -> list[str]:
     """``per_head`` always; ``channel`` when the bias accepts channel-wise gates."""
     probe = torch.zeros(1, D_V)
     try:
-        bias.error(probe, probe, {name: torch.ones(1, D_V) for name in bias.gates})
+        bias.error(probe, probe, {gate.name: torch.ones(1, D_V) for gate in bias.gates})
     except ValueError:
         return ["per_head"]
     return ["per_head", "channel"] if bias.gates else ["per_head"]
@@ -52,7 +52,7 @@ def inputs(bias: AttentionalBias, layout: str) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
     x = {name: torch.randn(3, 4, D_V, generator=gen, dtype=torch.float64) for name in ("pred", "target")}
     width = D_V if layout == "channel" else 1
-    for name in bias.gates:  # thresholds around the size of the errors: both branches are taken
+    for name in (gate.name for gate in bias.gates):  # thresholds around the size of the errors: both branches are taken
         x[f"gate.{name}"] = torch.exp(torch.randn(3, 4, width, generator=gen, dtype=torch.float64))
     return {name: t.requires_grad_() for name, t in x.items()}
 

@@ -15,9 +15,7 @@ import torch.nn.functional as F
 from scan_checks import assert_close, errors_above, random_leaves, run, scan_args
 
 from miras.bench.peers import rel_rms
-from miras.ops.chunked import chunked_scan
-from miras.ops.common import OUTPUT_GATES
-from miras.ops.reference import reference_scan
+from miras.ops import chunked_scan, reference_scan
 from miras.space import AXES, PRESETS, REGISTRIES, Components, MirasSpec
 from miras.space.memories import LinearMemory
 
@@ -179,7 +177,8 @@ def preset_case(name: str, length: int, heads: int, dim: int, init: bool) -> Cas
 
 def gate_width(c: Components, name: str, d_k: int, d_v: int) -> int | None:
     """Width of a channel-wise gate ``name`` when the spec accepts one, else ``None``."""
-    if name in OUTPUT_GATES:
+    acts_on = {spec.name: spec.acts_on for spec in c.gate_specs()}[name]
+    if acts_on == "values":
         if name == "lr":
             return d_v
         probe = torch.zeros(1, d_v)
