@@ -241,11 +241,12 @@ class ModelConfig(Section):
     swa_window: Int | None = Field(
         None, ge=1, description="sliding-window size of hybrid (*_h) presets and the swa baseline; null: 512"
     )
-    impl: Literal["auto", "chunked", "compiled", "reference"] = Field(
+    impl: Literal["auto", "reference", "chunked", "delta", "compiled", "triton"] = Field(
         "auto",
         description="scan implementation of every Miras mixer (docs/ops.md); auto: delta where it applies, "
         "the Triton kernels on CUDA where they apply, else chunked, and a trial of >= 1000 steps on the CPU "
-        "compiles its chunked layers; compiled: chunked under torch.compile",
+        "compiles its chunked layers; compiled: chunked under torch.compile; a named one that does not "
+        "apply to a layer fails the trial at its start with the reason",
     )
     qk_norm: Literal["auto", "l2", "rms"] = Field(
         "auto",

@@ -16,101 +16,106 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 from torch import Tensor
 
 from ..space import Components, MirasSpec
-from .chunked import chunked_scan, plan
+from . import chunked, compiled, delta, reference
+from .chunked import plan
 from .common import ScanProblem, State, prepare, resolve
-from .compiled import compiled_scan
-from .delta import delta_scan, delta_unsupported
-from .reference import reference_scan
+from .delta import delta_unsupported
 
-IMPLS = ("reference", "chunked", "delta", "compiled", "triton")
-
-Scan = Callable[..., tuple[Tensor, State | None]]
+PreparedScan = Callable[..., tuple[Tensor, State | None]]
+"""``scan(problem, *, initial_state, output_final_state, chunk_size) -> (o, final_state)`` on a
+:class:`~miras.ops.common.ScanProblem` (arguments and returns as :func:`miras_scan`)."""
 
 
-def _triton_scan(problem: ScanProblem, chunk_size: int | None) -> tuple[Scan | None, str]:
-    """The Triton scan of ``problem`` and what it runs, or ``None`` and why no kernel applies."""
+@dataclass(frozen=True)
+class Implementation:
+    """One way to compute a scan: ``choose(problem, chunk_size)`` gives the prepared-problem scan
+    that runs it and what it runs (one line), or ``None`` and why it does not apply."""
+
+    name: str
+    choose: Callable[[ScanProblem, int | None], tuple[PreparedScan | None, str]]
+    auto_needs_cuda: bool = False
+    """``auto`` picks it only for CUDA tensors (on the CPU the Triton interpreter is for tests)."""
+
+
+def _always(scan: PreparedScan, what: str) -> Callable[[ScanProblem, int | None], tuple[PreparedScan, str]]:
+    return lambda problem, chunk_size: (scan, what)
+
+
+def _delta(problem: ScanProblem, chunk_size: int | None) -> tuple[PreparedScan | None, str]:
+    reason = delta_unsupported(problem)
+    if reason is not None:
+        return None, reason
+    return delta.scan, "delta-rule or linear-attention family: exact chunk-parallel WY/UT transform"
+
+
+def _chunked(problem: ScanProblem, chunk_size: int | None) -> tuple[PreparedScan, str]:
+    return chunked.scan, plan(problem, chunk_size).reason
+
+
+def _triton(problem: ScanProblem, chunk_size: int | None) -> tuple[PreparedScan | None, str]:
+    """The whole-scan kernel of the linear memory where it applies, else the chunked scan with the
+    Triton dual-form read (triton imported only here)."""
     try:
         from .kernels import dual, linear
     except ImportError as missing:
         return None, f"triton is not importable ({missing})"
-    why_not_linear = linear.linear_unsupported(problem, plan(problem, chunk_size))
+    why_not_linear = linear.linear_unsupported(problem, chunk_size)
     if why_not_linear is None:
-        return linear.linear_scan, "one kernel for the whole scan of the linear memory"
+        return linear.scan, "one kernel for the whole scan of the linear memory"
     why_not_dual = dual.dual_unsupported(problem, chunk_size)
     if why_not_dual is None:
-        return dual.mlp_scan, f"chunked with the Triton dual-form read (not the linear kernel: {why_not_linear})"
+        return dual.scan, f"chunked with the Triton dual-form read (not the linear kernel: {why_not_linear})"
     return None, f"the linear kernel: {why_not_linear}; the dual-form read: {why_not_dual}"
 
 
-def _pick(impl: str, problem: ScanProblem, chunk_size: int | None) -> tuple[Scan | None, str]:
-    """The scan function of ``impl`` for ``problem``, or ``None`` and why it does not apply;
-    ``ValueError`` for an unknown ``impl``."""
-    if impl not in IMPLS:
+IMPLEMENTATIONS: dict[str, Implementation] = {
+    impl.name: impl
+    for impl in (
+        Implementation("reference", _always(reference.scan, "the token loop (the specification)")),
+        Implementation("chunked", _chunked),
+        Implementation("delta", _delta),
+        Implementation("compiled", _always(compiled.scan, "chunked with the chunk step under torch.compile")),
+        Implementation("triton", _triton, auto_needs_cuda=True),
+    )
+}
+"""Every implementation by name; ``impl`` names one of these or ``auto``."""
+IMPLS = tuple(IMPLEMENTATIONS)
+
+
+def _preference(problem: ScanProblem) -> tuple[str, ...]:
+    """The order ``auto`` tries: ``delta``, ``triton``, then ``chunked`` (which always applies); on
+    CUDA, linear attention keeps the Triton kernel it ran before ``delta`` covered it (the two have
+    not been timed against each other on a GPU)."""
+    if problem.k.is_cuda and problem.components.bias.state_independent:
+        return ("triton", "delta", "chunked")
+    return ("delta", "triton", "chunked")
+
+
+def _choose(impl: str, problem: ScanProblem, chunk_size: int | None) -> tuple[str, PreparedScan, str]:
+    """The implementation ``impl`` (or ``auto``'s choice) runs for ``problem``: its name, scan and a
+    one-line reason; ``ValueError`` for an unknown ``impl`` or one that does not apply."""
+    if impl == "auto":
+        skipped = []
+        for name in _preference(problem):
+            if IMPLEMENTATIONS[name].auto_needs_cuda and not problem.k.is_cuda:
+                skipped.append(f"{name}: not on CUDA")
+                continue
+            scan, what = IMPLEMENTATIONS[name].choose(problem, chunk_size)
+            if scan is not None:
+                return name, scan, what + (f" (not {'; not '.join(skipped)})" if skipped else "")
+            skipped.append(f"{name}: {what}")
+    if impl not in IMPLEMENTATIONS:
         raise ValueError(f"unknown impl {impl!r}; choose 'auto' or one of {', '.join(IMPLS)}")
-    if impl == "delta":
-        reason = delta_unsupported(problem)
-        return (delta_scan, "") if reason is None else (None, reason)
-    if impl == "triton":
-        return _triton_scan(problem, chunk_size)
-    return {"reference": reference_scan, "chunked": chunked_scan, "compiled": compiled_scan}[impl], ""
-
-
-def why_not(
-    impl: str,
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    spec: MirasSpec | Components,
-    gates: dict[str, Tensor],
-    chunk_size: int | None = None,
-) -> str | None:
-    """Why ``impl`` cannot run these arguments (one sentence), or ``None`` when it can.
-
-    ``reference``, ``chunked`` and ``compiled`` run every valid spec; ``delta`` the delta-rule
-    family at b = 1 and linear attention with a per-head (or no) decay; ``triton`` needs triton,
-    a CUDA tensor (or ``TRITON_INTERPRET=1``) and a spec its kernels cover. Arguments as
-    :func:`miras_scan`; ``ValueError`` on bad shapes, gates or impl.
-    """
-    scan, reason = _pick(impl, prepare(q, k, v, resolve(spec), gates), chunk_size)
-    return reason if scan is None else None
-
-
-def _select(problem: ScanProblem) -> tuple[str, str]:
-    """:func:`select_impl` of a prepared problem.
-
-    On CUDA the linear-attention family keeps the Triton kernel it ran before ``delta`` covered it
-    (the two have not been timed against each other on a GPU); the delta-rule family runs ``delta``.
-    """
-    why_not_delta = delta_unsupported(problem)
-    delta_reason = "delta-rule or linear-attention family: exact chunk-parallel WY/UT transform"
-    hebbian = problem.components.bias.state_independent
-    if why_not_delta is None and not (problem.k.is_cuda and hebbian):
-        return "delta", delta_reason
-    why_not_triton = "not on CUDA"
-    if problem.k.is_cuda:
-        scan, why_not_triton = _triton_scan(problem, None)
-        if scan is not None:
-            return "triton", why_not_triton
-    if why_not_delta is None:
-        return "delta", delta_reason
-    return "chunked", f"{plan(problem).reason} (not delta: {why_not_delta}; not triton: {why_not_triton})"
-
-
-def select_impl(
-    q: Tensor, k: Tensor, v: Tensor, spec: MirasSpec | Components, gates: dict[str, Tensor]
-) -> tuple[str, str]:
-    """The implementation ``impl="auto"`` runs, and a one-line reason.
-
-    ``"delta"`` when it applies (the delta-rule family at b = 1, linear attention); else on CUDA
-    ``"triton"`` where its kernels apply; else ``"chunked"``. On CUDA, linear attention prefers
-    ``"triton"`` to ``"delta"``. Arguments as :func:`miras_scan`; raises ``ValueError``
-    on bad shapes or gates.
-    """
-    return _select(prepare(q, k, v, resolve(spec), gates))
+    scan, what = IMPLEMENTATIONS[impl].choose(problem, chunk_size)
+    if scan is None:
+        raise ValueError(f"impl {impl!r} does not apply to this spec: {what}")
+    return impl, scan, what
 
 
 def miras_scan(
@@ -151,16 +156,68 @@ def miras_scan(
     Returns:
         ``(o, final_state)``: outputs ``[B, T, H, D_v]``, and the final state or ``None``.
     """
-    components = resolve(spec)
-    problem = prepare(q, k, v, components, gates)
-    if impl == "auto":
-        impl, _ = _select(problem)
-    scan, reason = _pick(impl, problem, chunk_size)
-    if scan is None:
-        raise ValueError(f"impl {impl!r} does not apply to this spec: {reason}")
-    options = {} if scan is reference_scan else {"chunk_size": chunk_size}
-    state = {"initial_state": initial_state, "output_final_state": output_final_state}
-    return scan(q, k, v, components, gates, **state, **options)
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive number of tokens, got {chunk_size}")
+    problem = prepare(q, k, v, resolve(spec), gates)
+    _, scan, _ = _choose(impl, problem, chunk_size)
+    return scan(problem, initial_state=initial_state, output_final_state=output_final_state, chunk_size=chunk_size)
 
 
-__all__ = ["IMPLS", "chunked_scan", "compiled_scan", "miras_scan", "reference_scan", "select_impl", "why_not"]
+def why_not(
+    impl: str,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    spec: MirasSpec | Components,
+    gates: dict[str, Tensor],
+    chunk_size: int | None = None,
+) -> str | None:
+    """Why ``impl`` cannot run these arguments (one sentence), or ``None`` when it can.
+
+    ``reference``, ``chunked`` and ``compiled`` run every valid spec; ``delta`` the delta-rule
+    family at b = 1 and linear attention with a per-head (or no) decay; ``triton`` needs triton,
+    a CUDA tensor (or ``TRITON_INTERPRET=1``) and a spec its kernels cover. Arguments as
+    :func:`miras_scan`; ``ValueError`` on bad shapes, gates or impl.
+    """
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown impl {impl!r}; choose 'auto' or one of {', '.join(IMPLS)}")
+    scan, reason = IMPLEMENTATIONS[impl].choose(prepare(q, k, v, resolve(spec), gates), chunk_size)
+    return reason if scan is None else None
+
+
+def select_impl(
+    q: Tensor, k: Tensor, v: Tensor, spec: MirasSpec | Components, gates: dict[str, Tensor]
+) -> tuple[str, str]:
+    """The implementation ``impl="auto"`` runs, and a one-line reason.
+
+    ``"delta"`` when it applies (the delta-rule family at b = 1, linear attention); else on CUDA
+    ``"triton"`` where its kernels apply; else ``"chunked"``. On CUDA, linear attention prefers
+    ``"triton"`` to ``"delta"``. Arguments as :func:`miras_scan`; raises ``ValueError``
+    on bad shapes or gates.
+    """
+    name, _, reason = _choose("auto", prepare(q, k, v, resolve(spec), gates), None)
+    return name, reason
+
+
+reference_scan = partial(miras_scan, impl="reference")
+""":func:`miras_scan` with ``impl="reference"``: the token loop."""
+chunked_scan = partial(miras_scan, impl="chunked")
+""":func:`miras_scan` with ``impl="chunked"``."""
+delta_scan = partial(miras_scan, impl="delta")
+""":func:`miras_scan` with ``impl="delta"`` (``ValueError`` where it does not apply)."""
+compiled_scan = partial(miras_scan, impl="compiled")
+""":func:`miras_scan` with ``impl="compiled"``."""
+
+
+__all__ = [
+    "IMPLEMENTATIONS",
+    "IMPLS",
+    "Implementation",
+    "chunked_scan",
+    "compiled_scan",
+    "delta_scan",
+    "miras_scan",
+    "reference_scan",
+    "select_impl",
+    "why_not",
+]

@@ -1,6 +1,6 @@
 """The chunked scan: parallel inside each mini-batch, sequential over mini-batches.
 
-Same semantics as :func:`miras.ops.reference.reference_scan` (docs/semantics.md); how it is
+Same semantics as :func:`miras.ops.reference.scan` (docs/semantics.md); how it is
 computed is in docs/ops.md. In short, for a mini-batch ``[s, e)`` of ``n`` tokens:
 
 1. every token's gradient is taken at the mini-batch's start weights ``W_s = psi(A_s)`` (or
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..space import Components, MirasSpec
+from ..space import Components
 from ..space.memories import Linear, LinearMemory
 from . import probe
 from .common import (
@@ -37,8 +37,6 @@ from .common import (
     implicit_lr,
     initial,
     minibatches,
-    prepare,
-    resolve,
     weight_gate,
 )
 
@@ -52,7 +50,7 @@ d output of the linear map) and ``right`` ``[B, H, n, in]`` (its input)."""
 
 @dataclass(frozen=True)
 class ChunkPlan:
-    """How :func:`chunked_scan` cuts a sequence into chunks processed one after the other."""
+    """How :func:`scan` cuts a sequence into chunks processed one after the other."""
 
     bounds: list[tuple[int, int]]
     """``[start, end)`` of every chunk."""
@@ -322,24 +320,19 @@ def needs_graph(*tensors: Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
-def chunked_scan(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    spec: MirasSpec | Components,
-    gates: dict[str, Tensor],
+def scan(
+    p: ScanProblem,
     *,
-    initial_state: State | None = None,
-    output_final_state: bool = False,
-    chunk_size: int | None = None,
+    initial_state: State | None,
+    output_final_state: bool,
+    chunk_size: int | None,
     dual: DualRead = dual_linear,
     step: ChunkStep = run_chunk,
 ) -> tuple[Tensor, State | None]:
-    """Parallel inside each mini-batch, sequential over mini-batches. Arguments as
-    :func:`miras.ops.miras_scan`; ``chunk_size`` (default 64) only matters when :func:`state_free`;
-    ``dual`` builds every chunk's dual-form read (:func:`dual_linear`, or a kernel with its contract);
-    ``step`` runs every chunk (:func:`run_chunk`, or a compiled twin)."""
-    p = prepare(q, k, v, resolve(spec), gates)
+    """Parallel inside each mini-batch, sequential over mini-batches, on the prepared problem.
+    Arguments and returns as :func:`miras.ops.miras_scan`; ``chunk_size`` (default 64) only matters
+    when :func:`state_free`; ``dual`` builds every chunk's dual-form read (:func:`dual_linear`, or a
+    kernel with its contract); ``step`` runs every chunk (:func:`run_chunk`, or a compiled twin)."""
     c = p.components
     how = plan(p, chunk_size)
     acc, mom = initial(p, initial_state)
@@ -347,7 +340,7 @@ def chunked_scan(
     if c.algorithm.implicit:
         step_gates["lr"] = implicit_lr(step_gates["lr"], p.k)
     coef = coefficients(p, how.bounds)
-    graph = needs_graph(q, k, v, *gates.values(), *(initial_state or {}).values())
+    graph = needs_graph(p.q, p.k, p.v, *p.gates.values(), *(initial_state or {}).values())
     outputs = []
     for m, (s, e) in enumerate(how.bounds):
         x = Chunk(
@@ -371,10 +364,10 @@ __all__ = [
     "Coefficients",
     "DualRead",
     "Factors",
-    "chunked_scan",
     "coefficients",
     "dual_linear",
     "plan",
     "run_chunk",
+    "scan",
     "state_free",
 ]

@@ -1,6 +1,6 @@
 """The chunked scan with every chunk's step compiled by ``torch.compile`` (inductor).
 
-Same computation as :func:`miras.ops.chunked.chunked_scan`; only :func:`~miras.ops.chunked.run_chunk`
+Same computation as :func:`miras.ops.chunked.scan`; only :func:`~miras.ops.chunked.run_chunk`
 runs compiled (``dynamic=False``: one graph per chunk shape, so a sequence compiles its full
 chunks once and its short last chunk once). The first call of each new shape, spec or dtype
 compiles (seconds to tens of seconds); later calls reuse the graphs. ``impl="auto"`` does not pick
@@ -14,9 +14,9 @@ from functools import cache
 import torch
 from torch import Tensor
 
-from ..space import Components, MirasSpec
-from .chunked import ChunkStep, chunked_scan, run_chunk
-from .common import State
+from . import chunked
+from .chunked import ChunkStep, run_chunk
+from .common import ScanProblem, State
 
 RECOMPILE_LIMIT = 64
 """Graphs kept per process for the compiled step (torch's default of 8 is shared by every spec,
@@ -29,26 +29,13 @@ def compiled_step() -> ChunkStep:
     return torch.compile(run_chunk, dynamic=False)
 
 
-def compiled_scan(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    spec: MirasSpec | Components,
-    gates: dict[str, Tensor],
-    *,
-    initial_state: State | None = None,
-    output_final_state: bool = False,
-    chunk_size: int | None = None,
+def scan(
+    p: ScanProblem, *, initial_state: State | None, output_final_state: bool, chunk_size: int | None
 ) -> tuple[Tensor, State | None]:
-    """:func:`~miras.ops.chunked.chunked_scan` with a compiled chunk step; arguments as
-    :func:`miras.ops.miras_scan`."""
+    """:func:`miras.ops.chunked.scan` with a compiled chunk step; arguments as :func:`miras.ops.miras_scan`."""
     with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
-        return chunked_scan(
-            q,
-            k,
-            v,
-            spec,
-            gates,
+        return chunked.scan(
+            p,
             initial_state=initial_state,
             output_final_state=output_final_state,
             chunk_size=chunk_size,
@@ -56,4 +43,4 @@ def compiled_scan(
         )
 
 
-__all__ = ["compiled_scan"]
+__all__ = ["compiled_step", "scan"]

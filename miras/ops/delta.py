@@ -38,18 +38,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..space import Components, MirasSpec
 from ..space.algorithms import GD, ImplicitGD
 from ..space.biases import L2, DotProduct
 from ..space.memories import LinearMemory
 from ..space.retention import L2Decay, NoRetention
-from .common import ScanProblem, State, final, implicit_lr, initial, prepare
+from .common import ScanProblem, State, final, implicit_lr, initial
 
 DEFAULT_CHUNK_SIZE = 64
 
 
 def delta_unsupported(problem: ScanProblem) -> str | None:
-    """``None`` when :func:`delta_scan` computes ``problem`` exactly, else a one-line reason."""
+    """``None`` when :func:`scan` computes ``problem`` exactly, else a one-line reason."""
     c = problem.components
     alg = c.algorithm.params
     hebbian = type(c.bias) is DotProduct
@@ -81,29 +80,15 @@ def delta_unsupported(problem: ScanProblem) -> str | None:
     return next((reason for ok, reason in checks if not ok), None)
 
 
-def delta_scan(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    spec: MirasSpec | Components,
-    gates: dict[str, Tensor],
-    *,
-    initial_state: State | None = None,
-    output_final_state: bool = False,
-    chunk_size: int | None = None,
+def scan(
+    p: ScanProblem, *, initial_state: State | None, output_final_state: bool, chunk_size: int | None
 ) -> tuple[Tensor, State | None]:
-    """Chunk-parallel delta rule; arguments and returns as :func:`miras.ops.reference.reference_scan`.
+    """Chunk-parallel delta rule on a prepared problem that :func:`delta_unsupported` accepts;
+    arguments and returns as :func:`miras.ops.miras_scan`.
 
-    ``q``, ``k`` ``[B, T, H, D_k]``, ``v`` ``[B, T, H, D_v]``, gates ``[B, T, H]``; returns
-    ``[B, T, H, D_v]`` and, if asked, ``{"W": [B, H, D_v, D_k]}``. ``chunk_size`` (default 64)
-    counts pseudo-tokens: ``steps`` per token.
+    Per-head gates; returns ``[B, T, H, D_v]`` and, if asked, ``{"W": [B, H, D_v, D_k]}``.
+    ``chunk_size`` (default 64) counts pseudo-tokens: ``steps`` per token.
     """
-    if chunk_size is not None and chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive number of tokens, got {chunk_size}")
-    p = prepare(q, k, v, spec, gates)
-    reason = delta_unsupported(p)
-    if reason is not None:
-        raise ValueError(f"delta_scan does not support this problem: {reason}")
     acc, mom = initial(p, initial_state)
     keys, values, beta, decay = pseudo_tokens(p)
     chunk = chunk_size or DEFAULT_CHUNK_SIZE
@@ -241,4 +226,4 @@ def chunk_states(
     return torch.stack(starts, dim=2), torch.stack(values, dim=2), state
 
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "delta_scan", "delta_unsupported"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "delta_unsupported", "scan"]

@@ -1,6 +1,6 @@
 """Watch the memory's errors as the chunked scan computes them (health diagnostics).
 
-Inside ``with observe_errors(fn):`` every mini-batch of :func:`miras.ops.chunked.chunked_scan`
+Inside ``with observe_errors(fn):`` every mini-batch of :func:`miras.ops.chunked.scan`
 calls ``fn(pred, target, gates)`` with the predictions at the weights its tokens are
 differentiated at (``[B, H, n, D_v]``), the values and the chunk's gates (``[B, H, n, G]``). The
 other implementations do not report: a caller that observes runs ``impl="chunked"``.

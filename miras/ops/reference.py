@@ -1,7 +1,7 @@
 """The specification: one token at a time.
 
-:func:`reference_step` advances the memory by one token; :func:`reference_scan` loops it over a
-sequence, and token-by-token decoding calls it directly, so decoding and the specification are
+:func:`reference_step` advances the memory by one token; :func:`scan` (``impl="reference"``)
+loops it over a sequence, and token-by-token decoding calls it directly, so decoding and the specification are
 the same code. Per-token gradients come from autograd of the bias's *loss* (never its
 closed-form error signal), so this loop also checks every closed form used by the fast paths.
 Keep it short: docs/semantics.md states the same rules in words.
@@ -14,16 +14,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from ..space import AttentionalBias, Components, MirasSpec
-from .common import (
-    State,
-    closes_minibatch,
-    final,
-    implicit_lr,
-    initial,
-    prepare,
-    resolve,
-)
+from ..space import AttentionalBias, Components
+from .common import ScanProblem, State, closes_minibatch, final, implicit_lr, initial
 
 
 @dataclass(frozen=True)
@@ -105,18 +97,11 @@ def reference_step(
     return y, replace(s, position=s.position + 1, accumulators=acc, momenta=mom, cum_decay=cum_decay, read=read)
 
 
-def reference_scan(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    spec: MirasSpec | Components,
-    gates: dict[str, Tensor],
-    *,
-    initial_state: State | None = None,
-    output_final_state: bool = False,
+def scan(
+    p: ScanProblem, *, initial_state: State | None, output_final_state: bool, chunk_size: int | None
 ) -> tuple[Tensor, State | None]:
-    """Run the memory over the sequence token by token. Arguments as :func:`miras.ops.miras_scan`."""
-    p = prepare(q, k, v, resolve(spec), gates)
+    """Run the memory over the prepared sequence token by token (``chunk_size`` is not used).
+    Arguments and returns as :func:`miras.ops.miras_scan`."""
     s = start_state(p.components, *initial(p, initial_state))
     outputs = []
     for t in range(p.length):
@@ -129,4 +114,4 @@ def reference_scan(
     return out, (s.memory_state() if output_final_state else None)
 
 
-__all__ = ["StepState", "reference_scan", "reference_step", "start_state", "token_gradient"]
+__all__ = ["StepState", "reference_step", "scan", "start_state", "token_gradient"]

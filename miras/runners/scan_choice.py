@@ -13,7 +13,8 @@ disk, so later trials of the same shapes start in seconds). Saving 40-250 ms a s
 - it trains at least :data:`COMPILE_MIN_STEPS` steps, and
 - a C++ compiler is on the PATH (inductor needs one on the CPU).
 
-Any other ``model.impl`` is used as given. The choice and its reason go to the trial's result
+Any other ``model.impl`` is used as given, after checking on a probe that it applies to every
+memory layer (``ValueError`` with the reason otherwise). The choice and its reason go to the trial's result
 (``scan_impl``, ``scan_reason``) and to its MLflow run as tags.
 """
 
@@ -25,20 +26,30 @@ import torch
 
 from ..models import LanguageModel
 from ..models.mixer import MirasMixer
-from ..ops import select_impl
+from ..ops import select_impl, why_not
 
 COMPILE_MIN_STEPS = 1000
 COMPILERS = ("c++", "g++", "clang++")
+
+
+def _probe(
+    mixer: MirasMixer, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """The mixer's scan inputs ``q, k, v`` and gates for a 2-token input of zeros, moved to ``device``
+    (where the trial will run them)."""
+    weight = mixer.out_proj.weight
+    x = weight.new_zeros(1, 2, weight.shape[1])
+    with torch.no_grad():
+        q, k, v = (h.to(device) for h in mixer._qkv(x))
+        gates = {name: gate(x).to(device, q.dtype) for name, gate in mixer.gates.items()}
+    return q, k, v, gates
 
 
 def _auto_impls(mixers: list[MirasMixer]) -> set[str]:
     """What ``impl="auto"`` picks for each mixer on the CPU (from a 2-token probe of its inputs)."""
     picked = set()
     for mixer in mixers:
-        x = torch.zeros(1, 2, mixer.out_proj.in_features)
-        with torch.no_grad():
-            q, k, v = mixer._qkv(x)
-            gates = {name: gate(x).to(q.dtype) for name, gate in mixer.gates.items()}
+        q, k, v, gates = _probe(mixer, torch.device("cpu"))
         picked.add(select_impl(q, k, v, mixer.components, gates)[0])
     return picked
 
@@ -50,6 +61,11 @@ def choose_scan_impl(model: LanguageModel, impl: str, steps: int, device: torch.
     if not mixers:
         return "none", "no memory layer"
     if impl != "auto":
+        for index, mixer in enumerate(mixers):
+            q, k, v, gates = _probe(mixer, device)
+            reason = why_not(impl, q, k, v, mixer.components, gates)
+            if reason is not None:
+                raise ValueError(f"model.impl {impl!r} does not apply to memory layer {index}: {reason}")
         return impl, "model.impl"
     if device.type != "cpu":
         return "auto", f"on {device.type}: auto picks per layer (compile is not chosen off the CPU)"

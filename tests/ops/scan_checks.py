@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from miras.bench.inputs import gates_of, state_of
 from miras.bench.peers import rel_rms
-from miras.space import MirasSpec
+from miras.ops.common import prepare, resolve
+from miras.space import Components, MirasSpec
 
 Tensors = dict[str, torch.Tensor]
 
@@ -90,3 +91,27 @@ def assert_close(got: Tensors, want: Tensors, tol: float) -> None:
     """Every result of ``got`` within relative RMS error ``tol`` of ``want``'s."""
     bad = errors_above(got, want, dict.fromkeys(want, tol))
     assert not bad, f"relative RMS errors: {bad}"
+
+
+def kernel_scan(scan: Callable, unsupported: Callable) -> Callable:
+    """One kernel's prepared-problem ``scan`` with :func:`miras.ops.miras_scan`'s arguments, refusing
+    with ``ValueError("... does not apply: <reason>")`` what ``unsupported(problem, chunk_size)`` refuses."""
+
+    def run_kernel(
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        spec: MirasSpec | Components,
+        gates: Tensors,
+        *,
+        initial_state: Tensors | None = None,
+        output_final_state: bool = False,
+        chunk_size: int | None = None,
+    ) -> tuple[torch.Tensor, Tensors | None]:
+        problem = prepare(q, k, v, resolve(spec), gates)
+        reason = unsupported(problem, chunk_size)
+        if reason is not None:
+            raise ValueError(f"the kernel does not apply: {reason}")
+        return scan(problem, initial_state=initial_state, output_final_state=output_final_state, chunk_size=chunk_size)
+
+    return run_kernel

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from scan_checks import assert_close, random_leaves, run, scan_args
 
 from miras.bench.peers import rel_rms
+from miras.ops import delta_scan, reference_scan
 from miras.ops.common import prepare
-from miras.ops.delta import delta_scan, delta_unsupported
-from miras.ops.reference import reference_scan
+from miras.ops.delta import delta_unsupported
 from miras.space import PRESETS, MirasSpec
 
 PRESET_NAMES = ("deltanet", "gated_deltanet", "longhorn", "deltaproduct", "linear_attention", "retnet", "mamba2")
@@ -132,7 +132,7 @@ def test_unsupported_problems_say_why(case):
     }
     message = delta_unsupported(prepare(x, x, x, spec, gates))
     assert message is not None and reason in message and "\n" not in message
-    with pytest.raises(ValueError, match="delta_scan does not support"):
+    with pytest.raises(ValueError, match="impl 'delta' does not apply to this spec"):
         delta_scan(x, x, x, spec, gates)
 
 

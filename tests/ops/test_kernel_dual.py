@@ -1,5 +1,5 @@
 """The Triton dual-form read equals :func:`miras.ops.chunked.dual_linear` (values and every
-gradient), and :func:`mlp_scan` equals the reference scan for the MLP-memory presets.
+gradient), and :func:`miras.ops.kernels.dual.scan` equals the reference scan for the MLP-memory presets.
 
 Runs in Triton's CPU interpreter (``TRITON_INTERPRET=1``, set before the kernels are imported),
 so the shapes are tiny."""
@@ -16,15 +16,16 @@ import torch.nn.functional as F
 
 pytest.importorskip("triton")
 
-from scan_checks import assert_close, errors_above, random_leaves, run, scan_args
+from scan_checks import assert_close, errors_above, kernel_scan, random_leaves, run, scan_args
 
 from miras.bench.peers import rel_rms
-from miras.ops.chunked import Coefficients, _products, chunked_scan, dual_linear
+from miras.ops import chunked_scan, reference_scan
+from miras.ops.chunked import Coefficients, _products, dual_linear
 from miras.ops.common import prepare
 from miras.ops.kernels import dual
-from miras.ops.reference import reference_scan
 from miras.space import PRESETS, MirasSpec
 
+mlp_scan = kernel_scan(dual.scan, dual.dual_unsupported)
 TOLERANCE = 1e-4
 """Relative RMS error allowed in fp32."""
 
@@ -135,7 +136,7 @@ def check_scan(preset: str, spec: MirasSpec, dim: int, channel_decay: bool = Fal
     within 4x the fp32 reference's error, and within :data:`TOLERANCE` of the fp32 chunked scan."""
     leaves = scan_leaves(preset, spec, dim, channel_decay=channel_decay)
     want = run(reference_scan, spec, leaves)
-    got = run(dual.mlp_scan, spec, cast(leaves, torch.float32))
+    got = run(mlp_scan, spec, cast(leaves, torch.float32))
     if not errors_above(got, want, dict.fromkeys(want, TOLERANCE)):
         return
     own = run(reference_scan, spec, cast(leaves, torch.float32))
@@ -163,7 +164,7 @@ def test_unsupported_reason() -> None:
     args = (leaves["q"], leaves["k"], leaves["v"], spec, gates)
     assert "fp32" in dual.dual_unsupported(prepare(*args))
     with pytest.raises(ValueError, match="does not apply"):
-        dual.mlp_scan(*args)
+        mlp_scan(*args)
     fp32 = [x.float() for x in args[:3]], {n: x.float() for n, x in gates.items()}
     assert dual.dual_unsupported(prepare(*fp32[0], spec, fp32[1])) is None
     x = torch.randn(1, dual.MAX_TOKENS + 1, 1, 4)

@@ -13,18 +13,19 @@ import torch.nn.functional as F
 
 pytest.importorskip("triton")
 
-from scan_checks import random_leaves, run, scan_args
+from scan_checks import kernel_scan, random_leaves, run, scan_args
 
 from miras.bench.peers import rel_rms
-from miras.ops.chunked import plan, state_free
+from miras.ops import reference_scan
+from miras.ops.chunked import state_free
 from miras.ops.common import prepare
 from miras.ops.kernels import linear
-from miras.ops.kernels.linear import linear_scan, linear_unsupported
-from miras.ops.reference import reference_scan
+from miras.ops.kernels.linear import linear_unsupported
 from miras.space import PRESETS, Components, MirasSpec
 from miras.space.biases import L2
 from miras.space.registry import NoParams
 
+linear_scan = kernel_scan(linear.scan, linear_unsupported)
 TOLERANCE = 1e-5
 """Relative RMS error of the fp32 kernel against the fp64 reference."""
 BATCH, HEADS, WIDTH = 1, 2, 16
@@ -208,7 +209,7 @@ def reason(
     leaves = {n: x.to(dtype) for n, x in make_leaves(spec, d_v=d_v).items()}
     gates, _ = scan_args(leaves)
     problem = prepare(leaves["q"], leaves["k"], leaves["v"], components or spec.resolve(), gates)
-    return linear_unsupported(problem, plan(problem))
+    return linear_unsupported(problem)
 
 
 def test_supported_specs_have_no_reason() -> None:

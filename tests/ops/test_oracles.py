@@ -14,8 +14,7 @@ import torch.nn.functional as F
 from scan_checks import assert_close
 
 from miras.bench.peers import rel_rms
-from miras.ops.delta import delta_scan
-from miras.ops.reference import reference_scan
+from miras.ops import delta_scan, reference_scan
 from miras.space import PRESETS, AttentionalBias, Components, MirasSpec
 from miras.space.registry import REGISTRIES, NoParams
 

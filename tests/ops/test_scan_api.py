@@ -166,12 +166,12 @@ def test_auto_never_picks_triton_off_cuda() -> None:
 def test_triton_impl_runs_the_kernel_that_applies(preset: str, kernel: str) -> None:
     """Wiring only (the kernels' own tests are tests/ops/test_kernel_*.py), in the interpreter."""
     pytest.importorskip("triton")
-    from miras.ops import _triton_scan
+    from miras.ops import IMPLEMENTATIONS
     from miras.ops.common import prepare
 
     spec = PRESETS[preset].spec
     q, k, v, gates = problem(spec)
-    _, what = _triton_scan(prepare(q, k, v, spec, gates), None)
+    _, what = IMPLEMENTATIONS["triton"].choose(prepare(q, k, v, spec, gates), None)
     assert kernel in what
     out, final = miras_scan(q, k, v, spec, gates, impl="triton", output_final_state=True)
     want, want_final = reference_scan(q, k, v, spec, gates, output_final_state=True)

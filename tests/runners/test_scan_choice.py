@@ -38,12 +38,27 @@ def test_a_long_trial_of_a_chunked_memory_compiles(compiler) -> None:
         ("deltanet", "auto", 10_000, CPU, "auto", "auto runs delta: nothing to compile"),
         ("titans", "auto", 10_000, torch.device("cuda"), "auto", "on cuda"),
         ("titans", "chunked", 10_000, CPU, "chunked", "model.impl"),
+        ("deltanet", "delta", 10_000, CPU, "delta", "model.impl"),
+        ("titans", "reference", 10, CPU, "reference", "model.impl"),
         ("transformer", "auto", 10_000, CPU, "none", "no memory layer"),
     ],
 )
 def test_otherwise_the_trial_runs_what_model_impl_says(compiler, name, impl, steps, device, want, why) -> None:
     got, reason = choose_scan_impl(model_of(name, impl), impl, steps, device)
     assert got == want and why in reason
+
+
+def test_a_named_impl_that_does_not_apply_fails_at_the_start_with_the_reason() -> None:
+    with pytest.raises(ValueError, match=r"model\.impl 'delta' does not apply to memory layer 0: .*linear memory"):
+        choose_scan_impl(model_of("titans", "delta"), "delta", 10, CPU)
+
+
+def test_model_impl_names_every_implementation() -> None:
+    from typing import get_args
+
+    from miras.ops import IMPLS
+
+    assert get_args(ModelConfig.model_fields["impl"].annotation) == ("auto", *IMPLS)
 
 
 def test_without_a_cpp_compiler_nothing_compiles(monkeypatch) -> None:

@@ -10,7 +10,7 @@ with the start weights ``W_s`` and momentum ``S_s`` ``[B, H, out, in]``, gradien
 carry ``[B, H, r, G]`` and ``C`` = mix ``[B, H, r, n, G]`` (``G`` 1 or ``in``; ``C`` is zero for
 ``i > t``, so the sum over all ``n`` tokens is the causal one, as in
 :func:`miras.ops.chunked.dual_linear`). :func:`dual_linear_triton` has that function's contract;
-:func:`mlp_scan` is the chunked scan reading through it.
+:func:`scan` is the chunked scan reading through it.
 
 Kernels (one program per ``(batch * head)`` and, where given, per block of output or input
 channels, int64 offsets; the in/out widths are tiled with masks, ``r`` and ``n`` are one block each):
@@ -34,10 +34,10 @@ import triton.language as tl
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from ...space import Components, MirasSpec
 from ...space.memories import Linear
-from ..chunked import Coefficients, Factors, chunked_scan, plan
-from ..common import ScanProblem, State, prepare, resolve
+from .. import chunked
+from ..chunked import Coefficients, Factors, plan
+from ..common import ScanProblem, State
 from .tiles import INTERPRETED, block, load_tile, store_tile
 
 MAX_TOKENS = 128
@@ -344,7 +344,7 @@ def dual_linear_triton(start: State, mom: State, factors: Factors, coef: Coeffic
 
 
 def dual_unsupported(problem: ScanProblem, chunk_size: int | None = None) -> str | None:
-    """Why :func:`mlp_scan` cannot run ``problem``, or ``None``. It runs whatever the chunked scan
+    """Why :func:`scan` cannot run ``problem``, or ``None``. It runs whatever the chunked scan
     does (any memory whose weights are all read through ``linear``) on a GPU, or on the CPU under
     ``TRITON_INTERPRET=1``, in fp32 arithmetic, with chunks of at most :data:`MAX_TOKENS` tokens."""
     k = problem.k
@@ -358,29 +358,14 @@ def dual_unsupported(problem: ScanProblem, chunk_size: int | None = None) -> str
     return None
 
 
-def mlp_scan(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    spec: MirasSpec | Components,
-    gates: dict[str, Tensor],
-    *,
-    initial_state: State | None = None,
-    output_final_state: bool = False,
-    chunk_size: int | None = None,
+def scan(
+    p: ScanProblem, *, initial_state: State | None, output_final_state: bool, chunk_size: int | None
 ) -> tuple[Tensor, State | None]:
-    """:func:`miras.ops.chunked.chunked_scan` reading through :func:`dual_linear_triton` (the MLP
-    memories' hot path: every token read at its own weights). Same arguments and outputs;
-    ``ValueError`` with the reason when :func:`dual_unsupported`."""
-    why_not = dual_unsupported(prepare(q, k, v, resolve(spec), gates), chunk_size)
-    if why_not is not None:
-        raise ValueError(f"the Triton dual read does not apply: {why_not}")
-    return chunked_scan(
-        q,
-        k,
-        v,
-        spec,
-        gates,
+    """:func:`miras.ops.chunked.scan` reading through :func:`dual_linear_triton` (the MLP memories'
+    hot path: every token read at its own weights), on a prepared problem that
+    :func:`dual_unsupported` accepts. Same arguments and outputs."""
+    return chunked.scan(
+        p,
         initial_state=initial_state,
         output_final_state=output_final_state,
         chunk_size=chunk_size,
@@ -388,4 +373,4 @@ def mlp_scan(
     )
 
 
-__all__ = ["MAX_TOKENS", "dual_linear_triton", "dual_unsupported", "mlp_scan"]
+__all__ = ["MAX_TOKENS", "dual_linear_triton", "dual_unsupported", "scan"]

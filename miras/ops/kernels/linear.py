@@ -11,7 +11,7 @@ For the linear memory ``W`` ``[D_v, D_k]`` with an identity mirror map (retentio
     S_e    = M_L * S_s - sum_i Dmu[L, i] * (E_i k_i^T)
 
 (``L`` the chunk's last token; coefficients act on the input dimension ``D_k``), exactly as
-:func:`miras.ops.chunked.chunked_scan` does for this memory. The coefficients
+:func:`miras.ops.chunked.scan` does for this memory. The coefficients
 (:class:`miras.ops.chunked.Coefficients`) are computed in torch and passed in, so autograd
 back-propagates through their products; the kernels return gradients with respect to them.
 
@@ -39,13 +39,11 @@ import triton.language as tl
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from ...space import MirasSpec
 from ...space.algorithms import GD, ImplicitGD, Momentum
 from ...space.biases import L1, L2, AttentionalBias, DotProduct, Huber, Lp, Robust
 from ...space.memories import LinearMemory
-from ...space.spec import Components
 from ..chunked import ChunkPlan, coefficients, plan
-from ..common import ScanProblem, State, final, implicit_lr, initial, prepare, resolve
+from ..common import ScanProblem, State, final, implicit_lr, initial
 from .tiles import INTERPRETED, block, load_tile, store_tile
 
 MAX_WIDTH = 128
@@ -479,7 +477,7 @@ def _grid(setup: Setup, q: Tensor, v: Tensor) -> tuple[int, int]:
 
 
 class LinearScan(torch.autograd.Function):
-    """The kernels as one differentiable op on the kernel layout (see :func:`linear_scan`).
+    """The kernels as one differentiable op on the kernel layout (see :func:`scan`).
 
     Inputs: ``q``, ``k`` ``[B, H, T, D_k]``; ``v``, ``lr``, ``delta`` ``[B, H, T, D_v]``; ``gamma``,
     ``carry``, ``mom_decay`` ``[B, H, M, n, D_k]``; ``mix``, ``mom_mix`` ``[B, H, M, n, n, G]``;
@@ -603,9 +601,16 @@ def _bias_setup(bias: AttentionalBias, d_v: int) -> tuple[int, int, float, float
     return None
 
 
-def linear_unsupported(problem: ScanProblem, how: ChunkPlan) -> str | None:
-    """Why the Triton linear-memory kernel does not apply to ``problem`` cut by ``how`` (one
-    sentence), or ``None`` when it does."""
+def chunk_plan(problem: ScanProblem, chunk_size: int | None) -> ChunkPlan:
+    """How :func:`scan` cuts ``problem``: a state-free scan in chunks of ``chunk_size`` tokens (default
+    :data:`STATE_FREE_CHUNK`), others in their mini-batches."""
+    return plan(problem, chunk_size or STATE_FREE_CHUNK)
+
+
+def linear_unsupported(problem: ScanProblem, chunk_size: int | None = None) -> str | None:
+    """Why the Triton linear-memory kernel does not apply to ``problem`` cut by :func:`chunk_plan`
+    (one sentence), or ``None`` when it does."""
+    how = chunk_plan(problem, chunk_size)
     c = problem.components
     alg = c.algorithm.params
     d_k, d_v = problem.k.shape[-1], problem.v.shape[-1]
@@ -648,26 +653,13 @@ def _kernel_inputs(p: ScanProblem, how: ChunkPlan) -> tuple[Tensor, Tensor | Non
     return lr.expand(shape), None if delta is None else delta.expand(shape)
 
 
-def linear_scan(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    spec: MirasSpec | Components,
-    gates: dict[str, Tensor],
-    *,
-    initial_state: State | None = None,
-    output_final_state: bool = False,
-    chunk_size: int | None = None,
+def scan(
+    p: ScanProblem, *, initial_state: State | None, output_final_state: bool, chunk_size: int | None
 ) -> tuple[Tensor, State | None]:
-    """The chunked scan of a linear memory with the Triton kernels. Arguments and returns as
-    :func:`miras.ops.chunked.chunked_scan`; ``ValueError`` (with the reason) when
-    :func:`linear_unsupported`. A state-free scan runs in chunks of ``chunk_size`` tokens, by
-    default :data:`STATE_FREE_CHUNK` (others in their mini-batches)."""
-    p = prepare(q, k, v, resolve(spec), gates)
-    how = plan(p, chunk_size or STATE_FREE_CHUNK)
-    reason = linear_unsupported(p, how)
-    if reason is not None:
-        raise ValueError(f"the Triton linear-memory kernel does not apply: {reason}")
+    """The chunked scan of a linear memory with the Triton kernels, on a prepared problem that
+    :func:`linear_unsupported` accepts, cut by :func:`chunk_plan`. Arguments and returns as
+    :func:`miras.ops.miras_scan`."""
+    how = chunk_plan(p, chunk_size)
     c = p.components
     setup = Setup(*_bias_setup(c.bias, p.v.shape[3]), decayed=c.algorithm.params.grad_at == "decayed")
     acc, mom = initial(p, initial_state)
@@ -689,4 +681,4 @@ def linear_scan(
     return o.transpose(1, 2), final({"W": x_end.mT}, {"W": y_end.mT} if momentum else {})
 
 
-__all__ = ["LinearScan", "linear_scan", "linear_unsupported"]
+__all__ = ["LinearScan", "chunk_plan", "linear_unsupported", "scan"]
