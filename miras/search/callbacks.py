@@ -12,20 +12,11 @@ from ray.tune.experiment import Trial as TuneTrial
 
 from ..config import SweepConfig
 from ..provenance import DEVICE, UNKNOWN
-from .messages import (
-    FAILED,
-    FINISHED,
-    INTERRUPTED,
-    STOPPED,
-    Evaluation,
-    Outcome,
-    read_eval,
-    read_outcome,
-    read_provenance,
-)
+from ..record import FAILED, FINISHED, INTERRUPTED, STOPPED
 from .params import trial_params
 from .plan import Trial
 from .tracking import SweepStore
+from .trainable import Evaluation, Outcome, read_eval, read_outcome, read_provenance
 
 
 def _trial(tune_trial: TuneTrial) -> Trial:

@@ -13,13 +13,10 @@ from ray.tune.schedulers import ASHAScheduler
 
 from ..config import SweepConfig
 from .callbacks import ProgressCallback, TrackingCallback
-from .cluster import ray_session
-from .layout import Layout, SweepOptions
-from .messages import OBJECTIVE
-from .plan import Plan
-from .resume import Work
+from .layout import Layout, SweepOptions, ray_session
+from .plan import Plan, Work
 from .searcher import CellSearch
-from .trainable import train
+from .trainable import OBJECTIVE, train
 
 
 def run_trials(

@@ -9,7 +9,7 @@ runs each point of their cross product once; where one is a range it runs
 Every trial has a *run key*: a hash of its resolved config (task, model at its width, training
 at its learning rate, architecture with every parameter filled in, seed, searched axis
 parameters). The key names the trial's checkpoint folder and tags its MLflow run, so a resumed
-sweep recognises finished work.
+sweep recognises finished work: :meth:`Work.left` is what remains, given the finished runs.
 """
 
 from __future__ import annotations
@@ -17,15 +17,20 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config import ConfigError, ModelConfig, NeedleTask, SweepConfig, TrainingConfig
 from ..config.schema import Task
 from ..config.searched import Dimension, dimensions, spec_of, split_values
+from ..record import COMBINATION, RUN_KEY
 from ..space import BASELINES, PRESETS, MirasSpec, Variant
 
 if TYPE_CHECKING:
+    from mlflow.entities import Run
+
     from ..models.budget import Sized
     from ..runners.trial import TrialConfig
 
@@ -329,11 +334,43 @@ def _architecture_json(architecture: ModelChoice, canonical: bool = False) -> st
     return architecture.canonical()
 
 
+@dataclass
+class Work:
+    """The trials left: fixed-rate trials by run key, or the remaining budget of each searched cell."""
+
+    done: set[str]
+    """Run keys of the finished trials."""
+    trials: list[Trial] = field(default_factory=list)
+    """Fixed trials (cells without a range) without a finished run."""
+    budget: dict[Cell, int] = field(default_factory=dict)
+    """Searched cells: trials still to sample."""
+
+    @property
+    def count(self) -> int:
+        return len(self.trials) + sum(self.budget.values())
+
+    @classmethod
+    def left(cls, plan: Plan, finished: Sequence[Run]) -> Work:
+        done = {run.data.tags.get(RUN_KEY, "") for run in finished}
+        trials = [trial for trial in plan.fixed_trials() if trial.key not in done]
+        searched = plan.searched_cells
+        cells = {(cell.combination, cell.d_model, cell.seed): cell for cell in searched}
+        used = Counter(cells.get(_identity(run)) for run in finished)
+        return cls(done, trials, budget={cell: max(plan.budget - used[cell], 0) for cell in searched})
+
+
+def _identity(run: Run) -> tuple[str | None, int, int]:
+    """The cell of a trial's run: its combination tag, ``model.d_model`` and ``seed`` params."""
+    params = run.data.params
+    return run.data.tags.get(COMBINATION), int(params.get("model.d_model", -1)), int(params.get("seed", -1))
+
+
 __all__ = [
     "Cell",
     "Plan",
     "Trial",
     "TrialSettings",
+    "Work",
     "matched_widths",
     "run_key",
     "shorthand",

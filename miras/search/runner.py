@@ -20,10 +20,9 @@ from typing import Any, TextIO
 
 from ..config import SweepConfig
 from ..provenance import device_name, provenance_tags
+from ..record import FAILED
 from .layout import Layout, SweepOptions
-from .messages import FAILED
-from .plan import Plan
-from .resume import Work
+from .plan import Plan, Work
 from .tracking import SweepStore, is_done
 
 EXIT_OK, EXIT_FAILED_TRIALS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

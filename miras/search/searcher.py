@@ -23,8 +23,9 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ..config.searched import Dimension
-from .messages import OBJECTIVE, Mode, objective_keys
+from ..record import Mode
 from .plan import Cell, Plan, Trial
+from .trainable import OBJECTIVE, objective_keys
 
 LR = "lr"
 """The study's name of ``training.lr`` (the name studies have always used)."""

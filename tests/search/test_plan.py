@@ -13,10 +13,10 @@ from ray.tune.search import Searcher
 from miras.config import validate_config
 from miras.models import LanguageModel, architecture
 from miras.search.callbacks import ProgressCallback
-from miras.search.messages import OBJECTIVE
 from miras.search.params import NO_AXIS, trial_params
 from miras.search.plan import Plan, Trial
 from miras.search.searcher import CellSearch, retry_points, tried
+from miras.search.trainable import OBJECTIVE
 
 from .conftest import TINY
 
