@@ -126,8 +126,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     import json
 
     from .config import ConfigError, format_problems, load_config
-    from .runners.trial import TrialConfig, run_trial
-    from .search.plan import Plan
+    from .runners.trial import run_trial
+    from .search.plan import Cell, Plan
 
     try:
         config = load_config(args.config, args.overrides)
@@ -142,13 +142,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if width not in widths:
         what = f"the width model.match chose for {label}" if plan.matched else "this config's model.d_model"
         raise UsageError(f"--d-model {width} is not in {what} {widths}")
-    trial = TrialConfig(
-        task=config.task,
-        model=config.model.at(width),
-        training=config.training,
-        architecture=model,
+    lr = config.training.lr if args.lr is None else args.lr
+    trial = plan.settings(Cell(label, model, width, seed), lr, {}).trial_config(
+        config.task,
         seed=seed,
-        lr=args.lr,
         workdir=args.workdir,
         device=args.device,
         **({"cache_dir": args.cache_dir} if args.cache_dir else {}),

@@ -227,7 +227,7 @@ def time_step(
         return timing
     model = model.to(device)
     tokens = torch.randint(0, vocab, (batch, length + 1), generator=torch.Generator().manual_seed(1)).to(device)
-    optimizer = make_optimizer(model, config.training, config.training.lr)
+    optimizer = make_optimizer(model, config.training)
     clip = config.training.grad_clip
 
     def clip_and_update() -> None:

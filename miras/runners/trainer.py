@@ -65,12 +65,12 @@ def schedule(step: int, cfg: TrainingConfig) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def make_optimizer(model: nn.Module, cfg: TrainingConfig, lr: float) -> torch.optim.AdamW:
-    """AdamW; weight decay on matrices only (not norms, biases, gate constants)."""
+def make_optimizer(model: nn.Module, cfg: TrainingConfig) -> torch.optim.AdamW:
+    """AdamW at ``cfg.lr``; weight decay on matrices only (not norms, biases, gate constants)."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     other = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
 
 
 def check_batch(inputs: Tensor, targets: Tensor, vocab_size: int) -> None:
@@ -102,7 +102,6 @@ class Trainer:
         cfg: TrainingConfig,
         *,
         seed: int,
-        lr: float | None = None,
         checkpoint_dir: Path | None = None,
         on_eval: EvalCallback | None = None,
         progress: bool | None = None,
@@ -111,7 +110,7 @@ class Trainer:
         self.model, self.task, self.cfg, self.seed = model, task, cfg, seed
         self.device = torch.device(device)
         self.model.to(self.device)
-        self.optimizer = make_optimizer(model, cfg, lr or cfg.lr)
+        self.optimizer = make_optimizer(model, cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: schedule(s, cfg))
         self.checkpoint_dir, self.on_eval = checkpoint_dir, on_eval
         self.progress = progress

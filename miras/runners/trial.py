@@ -40,7 +40,6 @@ class TrialConfig(BaseModel):
         {}, description="axis -> parameters merged into the architecture's spec (searched axis parameters)"
     )
     seed: int = Field(0, ge=0)
-    lr: float | None = Field(None, gt=0, description="overrides training.lr")
     workdir: Path | None = Field(None, description="checkpoints go here; a rerun resumes from them")
     cache_dir: Path = Field(DEFAULT_CACHE, description="data and tokenizer caches")
     device: str = Field("auto", description="auto (CUDA when available), cpu or cuda")
@@ -103,7 +102,6 @@ def run_trial(config: TrialConfig, *, on_eval: EvalCallback | None = None, progr
             task,
             config.training,
             seed=config.seed,
-            lr=config.lr,
             checkpoint_dir=config.workdir,
             on_eval=on_eval,
             progress=progress,
@@ -141,12 +139,22 @@ def write_record(config: TrialConfig, vocab_size: int, model: LanguageModel) -> 
     return path
 
 
+def _current(config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded trial config in today's schema: records written before the learning rate lived
+    only in ``training.lr`` carry a top-level ``lr`` that overrode it."""
+    lr = config.get("lr")
+    rest = {name: value for name, value in config.items() if name != "lr"}
+    if lr is not None:
+        rest["training"] = {**rest.get("training", {}), "lr": lr}
+    return rest
+
+
 def load_trained(folder: Path | str, device: str = "cpu") -> tuple[LanguageModel, TrialConfig]:
     """The model a trial trained, from its folder (``trial.json`` and ``checkpoint.pt``: a trial's
     workdir, or the ``checkpoint`` artifact of its MLflow run), with its resolved config."""
     folder = Path(folder)
     record = json.loads((folder / RECORD).read_text())
-    config = TrialConfig.model_validate(record["config"])
+    config = TrialConfig.model_validate(_current(record["config"]))
     model = build_model(config, record["vocab_size"])
     state = torch.load(folder / record.get("checkpoint", CHECKPOINT), map_location=device, weights_only=False)
     model.load_state_dict(state["model"])

@@ -8,7 +8,7 @@ import torch
 from miras.cli import main
 from miras.config.schema import ModelConfig, MqarTask, TrainingConfig
 from miras.models.mixer import MirasMixer
-from miras.runners.trial import TrialConfig, build_model, run_trial
+from miras.runners.trial import RECORD, TrialConfig, build_model, load_trained, run_trial
 from miras.space import BASELINES, PRESETS
 
 TASK = MqarTask(vocab_size=64, seq_len=32, num_kv_pairs=4, train_examples=512, test_examples=64)
@@ -61,6 +61,29 @@ space: {presets: [deltanet, titans]}
     assert main(args) == 0  # the finished checkpoint is found: nothing is trained again
     again = json.loads(capsys.readouterr().out)
     assert again["final"] == first["final"] and again["tokens_per_second"] == 0.0
+
+
+def test_miras_train_lr_is_the_recorded_training_lr_and_an_older_record_still_loads(tmp_path, capsys):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        "name: one\ntask: {name: mqar, vocab_size: 64, seq_len: 32, train_examples: 64, test_examples: 16}\n"
+        "model: {d_model: 16, n_layers: 1, n_heads: 2, gate_rank: 8}\n"
+        "training: {steps: 2, batch_size: 4, warmup_steps: 1, eval_every: 2, checkpoint_every: 2, lr: 0.01}\n"
+        "space: {presets: [deltanet]}\n"
+    )
+    workdir = tmp_path / "w"
+    assert main(["train", str(config), "--lr", "0.003", "--workdir", str(workdir), "--cache-dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    record_path = workdir / RECORD
+    record = json.loads(record_path.read_text())
+    assert record["config"]["training"]["lr"] == 0.003 and "lr" not in record["config"]
+    _, loaded = load_trained(workdir)
+    assert loaded.training.lr == 0.003
+    record["config"]["training"]["lr"] = 0.01  # as written before: the override beside training.lr
+    record["config"]["lr"] = 0.003
+    record_path.write_text(json.dumps(record))
+    model, loaded = load_trained(workdir)
+    assert loaded.training.lr == 0.003 and model.arch.name == "deltanet"
 
 
 def test_miras_train_rejects_an_unknown_combination(tmp_path, capsys):

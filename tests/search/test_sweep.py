@@ -141,7 +141,7 @@ def test_a_trials_checkpoint_and_config_are_reachable_from_its_run(swept):
     assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.pt", "trial.json"]
     model, config = load_trained(folder)
     assert config.architecture == "gated_deltanet" and config.model.d_model == 16 and config.training.steps == 10
-    assert config.seed == int(run.data.params["seed"]) and config.lr == float(run.data.params["lr"])
+    assert config.seed == int(run.data.params["seed"]) and config.training.lr == float(run.data.params["lr"])
     saved = torch.load(checkpoint, weights_only=False)["model"]
     assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
 
