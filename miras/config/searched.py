@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..space import AXES, BASELINES, PRESETS, REGISTRIES, MirasSpec, Variant
+from ..space import AXES, REGISTRIES
+from ..space.architecture import ModelChoice, spec_of
 from ..space.registry import suggest
 from .errors import Problem, pydantic_problems
 from .schema import LrRange, ModelConfig, ParamRange, SearchConfig, TrainingConfig
@@ -48,16 +49,7 @@ class Dimension:
         return not isinstance(self.values, list)
 
 
-def spec_of(architecture: str | MirasSpec | Variant) -> MirasSpec | None:
-    """The Miras spec of a combination (``None`` for an attention baseline)."""
-    if isinstance(architecture, Variant):
-        return architecture.spec
-    if isinstance(architecture, MirasSpec):
-        return architecture
-    return None if architecture in BASELINES else PRESETS[architecture].spec
-
-
-def applies(path: str, architecture: str | MirasSpec | Variant) -> bool:
+def applies(path: str, architecture: ModelChoice) -> bool:
     """Whether the setting at ``path`` exists for this combination."""
     section, name = path.split(".", 1)
     if section in SECTIONS:
@@ -66,7 +58,7 @@ def applies(path: str, architecture: str | MirasSpec | Variant) -> bool:
     return spec is not None and name in REGISTRIES[section].get(getattr(spec, section).name).params.model_fields
 
 
-def dimensions(search: SearchConfig | None, architecture: str | MirasSpec | Variant) -> list[Dimension]:
+def dimensions(search: SearchConfig | None, architecture: ModelChoice) -> list[Dimension]:
     """The searched settings that apply to a combination, in the order given (``training.lr`` first)."""
     if search is None:
         return []
@@ -84,7 +76,7 @@ def split_values(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 
 def search_problems(
-    search: SearchConfig, architectures: list[str | MirasSpec | Variant], sections: dict[str, BaseModel]
+    search: SearchConfig, architectures: list[ModelChoice], sections: dict[str, BaseModel]
 ) -> list[Problem]:
     """Paths that are not settings or apply to no combination, values the setting refuses (checked
     with the sweep's own ``sections``, e.g. ``model`` and ``training``), and a ``trials_per_combination``

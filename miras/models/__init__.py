@@ -1,7 +1,8 @@
 """Models: the Miras mixer, attention baselines, blocks and the causal language model."""
 
+from ..space.architecture import Architecture, architecture
 from .attention import Attention
-from .lm import BASELINES, Architecture, LanguageModel, architecture
+from .lm import LanguageModel
 from .mixer import MirasMixer
 
-__all__ = ["BASELINES", "Architecture", "Attention", "LanguageModel", "MirasMixer", "architecture"]
+__all__ = ["Architecture", "Attention", "LanguageModel", "MirasMixer", "architecture"]

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import ConfigError, ModelConfig, NeedleTask, SweepConfig, TrainingConfig
 from ..config.schema import Task
-from ..config.searched import Dimension, dimensions, spec_of, split_values
+from ..config.searched import Dimension, dimensions, split_values
 from ..record import COMBINATION, RUN_KEY
-from ..space import BASELINES, PRESETS, MirasSpec, Variant
+from ..space import MirasSpec, Variant
+from ..space.architecture import ModelChoice, shorthand, spec_of
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from ..models.budget import Sized
     from ..runners.trial import TrialConfig
 
-ModelChoice = str | MirasSpec | Variant
 """What a combination trains: a preset or baseline name, a Miras spec, or a variant of a preset."""
 
 
@@ -305,20 +305,6 @@ def matched_widths(config: SweepConfig) -> dict[str, Sized]:
     return found
 
 
-def shorthand(architecture: ModelChoice) -> str:
-    """The spec shorthand of a preset, grid point or ablation variant (``lin-l2-l2-gd[grad_at=decayed]``,
-    ``+swa512`` for hybrids and their variants), or ``attention`` for a baseline."""
-    if isinstance(architecture, MirasSpec):
-        return architecture.shorthand()
-    if isinstance(architecture, Variant):
-        base = PRESETS[architecture.base]
-        return architecture.spec.shorthand() + (f"+swa{base.swa_window}" if base.hybrid else "")
-    if architecture in BASELINES:
-        return "attention"
-    preset = PRESETS[architecture]
-    return preset.spec.shorthand() + (f"+swa{preset.swa_window}" if preset.hybrid else "")
-
-
 def run_key(resolved: dict[str, Any]) -> str:
     """16 hex digits of the SHA-256 of the resolved trial config (sorted-key JSON)."""
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
@@ -373,7 +359,6 @@ __all__ = [
     "Work",
     "matched_widths",
     "run_key",
-    "shorthand",
     "task_shape",
     "trial_settings",
 ]

@@ -9,8 +9,7 @@ import torch.nn.functional as F
 
 from miras.bench.inputs import gate_values
 from miras.config.schema import ModelConfig
-from miras.models import LanguageModel
-from miras.models.lm import architecture
+from miras.models import LanguageModel, architecture
 from miras.ops import chunked_scan, reference_scan
 from miras.space import REGISTRIES, AttentionalBias, GateSpec, MirasSpec, RegistryError, register_bias
 from miras.space.gates import DELTA
