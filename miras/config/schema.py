@@ -99,6 +99,33 @@ def _text_source(value: str, info: ValidationInfo) -> str:
 
 TextSource = Annotated[str, AfterValidator(_text_source)]
 
+DATASET_FILES = (".json", ".jsonl", ".parquet")
+"""Suffixes of the local files a text source reads through ``datasets``."""
+DATASET_FOLDER_MARKERS = ("dataset_dict.json", "state.json")
+"""Files ``save_to_disk`` writes into a folder (a ``DatasetDict``, a ``Dataset``)."""
+
+
+def reads_through_datasets(source: str) -> bool:
+    """Whether a (validated) text source is read by ``datasets``: ``hf:<name>``, a local
+    ``.json``/``.jsonl``/``.parquet`` file, or a folder written by ``save_to_disk``."""
+    if source.startswith("hf:"):
+        return True
+    path = Path(source)
+    if path.is_file():
+        return path.suffix in DATASET_FILES
+    return path.is_dir() and any((path / marker).is_file() for marker in DATASET_FOLDER_MARKERS)
+
+
+class DatasetOptions(Section):
+    """How a text source read by ``datasets`` becomes documents: one per row of ``text_column``."""
+
+    config: str | None = Field(None, min_length=1, description="the dataset's configuration (subset); hf: only")
+    split: str = Field("train", min_length=1, description="the split to train on")
+    held_out_split: str | None = Field(
+        None, min_length=1, description="the split to validate on; null: validation, else test, else every 10th row"
+    )
+    text_column: str = Field("text", min_length=1, description="the column that holds each row's text")
+
 
 # --- task ------------------------------------------------------------------------------------
 
@@ -177,7 +204,9 @@ class LmTask(Section):
 
     name: Literal["lm"] = Field("lm", description="task name")
     source: TextSource = Field(
-        "shakespeare", description="'shakespeare' (offline), a local text file or folder, or 'hf:<dataset>'"
+        "shakespeare",
+        description="'shakespeare' (offline), a local text file or folder, a .json/.jsonl/.parquet file or "
+        "save_to_disk folder, or 'hf:<dataset>'",
     )
     vocab_size: Int = Field(4096, ge=256, description="BPE vocabulary size (>= 256, the byte alphabet)")
     seq_len: Int = Field(256, ge=2, description="training sequence length (tokens)")
@@ -185,6 +214,24 @@ class LmTask(Section):
         None, ge=1, description="at most this many tokens of the source are used for training; null: all"
     )
     eval_windows: Int = Field(64, ge=1, description="validation windows of seq_len tokens scored per evaluation")
+    dataset: DatasetOptions | None = Field(
+        None,
+        description="split and column of a source read by datasets (hf:<name>, a .json/.jsonl/.parquet file "
+        "or a save_to_disk folder); null: split train, column text",
+    )
+
+    @model_validator(mode="after")
+    def _dataset_applies(self) -> LmTask:
+        if self.dataset is None:
+            return self
+        if not reads_through_datasets(self.source):
+            raise ValueError(
+                f"dataset: applies to a source read by datasets (hf:<name>, a {'/'.join(DATASET_FILES)} file or a "
+                f"save_to_disk folder), not to the plain text of {self.source!r}"
+            )
+        if self.dataset.config is not None and not self.source.startswith("hf:"):
+            raise ValueError("dataset.config: only an hf:<name> source has configurations")
+        return self
 
 
 Task = Annotated[MqarTask | NeedleTask | LmTask, Field(discriminator="name")]

@@ -198,7 +198,7 @@ class Plan:
         """Everything that determines the trial's outcome, as plain data."""
         settings = self.settings(cell, lr, values or {})
         resolved = {
-            "task": self.config.task.model_dump(mode="json"),
+            "task": _task_json(self.config.task),
             "model": settings.model.model_dump(mode="json"),
             "training": settings.training.model_dump(mode="json"),
             "architecture": _architecture_json(cell.architecture, canonical=True),
@@ -303,6 +303,15 @@ def matched_widths(config: SweepConfig) -> dict[str, Sized]:
     if problems:
         raise ConfigError(problems)
     return found
+
+
+def _task_json(task: Task) -> dict[str, Any]:
+    """The task as plain data for the run key; ``dataset`` only when set, so the keys of tasks
+    without it stay as they were before the field existed."""
+    data = task.model_dump(mode="json")
+    if data.get("dataset", {}) is None:
+        del data["dataset"]
+    return data
 
 
 def run_key(resolved: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ from miras.config import (
     TrackingConfig,
     TrainingConfig,
 )
+from miras.config.schema import DatasetOptions
 from miras.space import AxisChoice
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "config.md"
@@ -39,6 +40,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("task.", MqarTask),
     ("task.", NeedleTask),
     ("task.", LmTask),
+    ("task.dataset.", DatasetOptions),
     ("model.", ModelConfig),
     ("model.match.", MatchConfig),
     ("training.", TrainingConfig),

@@ -194,13 +194,20 @@ def test_hf_source_uses_the_validation_split(monkeypatch):
         def __getitem__(self, column):
             return self.texts
 
+    calls = []
+
+    def load_dataset(name, config, cache_dir):
+        calls.append((name, config, cache_dir))
+        return fake.DatasetDict(train=Split(["a b", "c d", " "]), validation=Split(["e f"]))
+
     fake = types.ModuleType("datasets")
-    fake.load_dataset = lambda name: {"train": Split(["a b", "c d", " "]), "validation": Split(["e f"])}
+    fake.DatasetDict, fake.load_dataset = type("DatasetDict", (dict,), {}), load_dataset
     monkeypatch.setitem(sys.modules, "datasets", fake)
-    c = corpus.load_corpus("hf:some/dataset")
+    c = corpus.load_corpus("hf:some/dataset", {"config": "small"}, Path("/cache"))
     assert [d.text for d in c.train] == ["a b", "c d"] and [d.text for d in c.held_out] == ["e f"]
+    assert calls == [("some/dataset", "small", "/cache/datasets")]
     monkeypatch.setitem(sys.modules, "datasets", None)
-    with pytest.raises(ImportError, match="pip install datasets"):
+    with pytest.raises(ImportError, match=r"pip install 'miras\[hf\]'"):
         corpus.load_corpus("hf:some/dataset")
 
 

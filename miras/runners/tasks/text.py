@@ -14,8 +14,9 @@ nats / (ln 2 · UTF-8 bytes of the scored target tokens), comparable across toke
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,8 +41,9 @@ class TextLM:
         seq_len: int = 256,
         token_budget: int | None = None,
         eval_windows: int = 64,
+        dataset: Mapping[str, Any] | None = None,
     ) -> None:
-        self.corpus = load_corpus(source)
+        self.corpus = load_corpus(source, dataset, cache_dir)
         train_texts = [d.text for d in self.corpus.train]
         self.bpe = load_or_train_bpe(train_texts, vocab_size, cache_dir)
         self.vocab_size, self.seq_len = self.bpe.vocab_size, seq_len
