@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from ..space.gates import DECAY, DELTA, LR, MOMENTUM
 from .load import Sweep
 
 NOT_LEARNING = 0.9
@@ -21,11 +22,12 @@ NOT_LEARNING = 0.9
 EXPLODING = 1e3
 """A whole-model gradient norm (before clipping) at or above this is an explosion."""
 SATURATED = 1e-3
-"""A gate in (0, 1) is saturated when 95 % of its values are within this of 0, or of 1."""
+"""A bounded gate is saturated when 95 % of its values are within this share of its range of 0, or
+of its top (``gate/<name>/upper``, which the mixer logs for every bounded gate)."""
 ONE_BRANCH = 0.01
 """A Huber bias uses one branch when at most this share of tokens takes either."""
-UNIT_GATES = ("lr", "decay", "momentum")
-"""Gates whose values lie in (0, 1)."""
+BUILTIN_UPPER = {gate.name: gate.upper for gate in (LR, DECAY, MOMENTUM, DELTA) if gate.upper is not None}
+"""The range tops of the built-in bounded gates, for runs logged before ``upper`` was."""
 
 GATE = re.compile(r"health/layer(\d+)/gate/(\w+)/(p05|p95)$")
 COLUMNS = [
@@ -70,14 +72,18 @@ def _flags(row: pd.Series, loss_vs_chance: float, grad_max: float, nonfinite: fl
         flags.append(f"non-finite memory outputs ({nonfinite:.0f})")
     for column in row.index:
         found = GATE.match(column)
-        if not found or found.group(2) not in UNIT_GATES or pd.isna(row[column]):
+        if not found or pd.isna(row[column]):
             continue
         layer, gate, quantile = found.groups()
+        upper = _last(row, f"health/layer{layer}/gate/{gate}/upper")
+        upper = BUILTIN_UPPER.get(gate, math.nan) if math.isnan(upper) else upper
+        if math.isnan(upper):
+            continue  # an unbounded gate (softplus) cannot saturate
         value = float(row[column])
-        if quantile == "p95" and value <= SATURATED:
+        if quantile == "p95" and value <= SATURATED * upper:
             flags.append(f"gate {gate} of layer {layer} saturated at 0 (p95 {value:.2g})")
-        if quantile == "p05" and value >= 1 - SATURATED:
-            flags.append(f"gate {gate} of layer {layer} saturated at 1 (p05 {value:.6g})")
+        if quantile == "p05" and value >= (1 - SATURATED) * upper:
+            flags.append(f"gate {gate} of layer {layer} saturated at its top {upper:g} (p05 {value:.6g})")
     if shares and (max(shares) <= ONE_BRANCH or min(shares) >= 1 - ONE_BRANCH):
         flags.append(f"huber uses one branch: l2 share {np.mean(shares):.2g}")
     return flags

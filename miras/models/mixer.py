@@ -138,7 +138,8 @@ class MirasMixer(nn.Module):
 
         ``value_rms`` and ``output_rms`` (the memory's read), ``error_rms`` (``M(W*; k) - v`` at
         the weights each token is differentiated at), ``nonfinite`` (outputs that are not finite),
-        ``gate/<name>/{mean,p05,p95}`` (gates fixed to 1 left out), and the bias's own diagnostics
+        ``gate/<name>/{mean,p05,p95}`` and, for a bounded gate, ``gate/<name>/upper`` (its range's
+        top, :attr:`GateSpec.upper`; gates fixed to 1 left out), and the bias's own diagnostics
         (Huber: ``l2_share``), each averaged over the mini-batches. The scan runs ``chunked``,
         which reports its errors.
         """
@@ -163,6 +164,9 @@ class MirasMixer(nn.Module):
             values = gate.flatten().float()
             low, high = torch.quantile(values[: 2**24], values.new_tensor([0.05, 0.95]))
             stats |= {f"gate/{name}/mean": values.mean(), f"gate/{name}/p05": low, f"gate/{name}/p95": high}
+            upper = self.gates[name].spec.upper
+            if upper is not None:
+                stats[f"gate/{name}/upper"] = torch.tensor(upper)
         return {name: float(value) for name, value in stats.items()}
 
     def empty_cache(self, batch: int, like: Tensor) -> MixerCache:

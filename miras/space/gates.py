@@ -70,6 +70,11 @@ class GateSpec:
                 limit = "(0, 1)" if bounded else "(0, inf)"
                 raise ValueError(f"gate {self.name!r}: a {self.activation} gate starts in {limit}, not {start!r}")
 
+    @property
+    def upper(self) -> float | None:
+        """The largest value the gate can take (``scale`` for a bounded activation), or ``None``."""
+        return None if self.activation == "softplus" else self.scale
+
     def initial(self, deep: bool) -> float:
         """The activation's value at initialisation (before ``scale``)."""
         return self.deep_start if deep and self.deep_start is not None else self.start

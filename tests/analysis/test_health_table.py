@@ -25,6 +25,13 @@ TRIALS = {
     "nan": {"health/layer0/nonfinite": 3.0},
     "lr_off": {"health/layer0/gate/lr/p95": 1e-4},
     "no_decay": {"health/layer0/gate/decay/p05": 0.9999},
+    "plugin_top": {
+        "health/layer0/gate/temperature/p05": 0.4996,
+        "health/layer0/gate/temperature/p95": 0.5,
+        "health/layer0/gate/temperature/upper": 0.5,
+    },
+    "narrow_lr_top": {"health/layer0/gate/lr/p05": 0.09995, "health/layer0/gate/lr/upper": 0.1},
+    "unbounded": {"health/layer0/gate/delta/p05": 1e6, "health/layer0/gate/delta/p95": 1e7},
     "one_branch": {"health/layer0/l2_share": 0.0, "health/layer1/l2_share": 0.004},
     "two_branches": {"health/layer0/l2_share": 0.0, "health/layer1/l2_share": 0.6},
 }
@@ -63,7 +70,10 @@ def test_each_planted_problem_is_flagged_and_only_it() -> None:
     assert flags["exploding"] == "exploding gradient: norm 2e+10 before clipping"
     assert flags["nan"] == "non-finite memory outputs (3)"
     assert flags["lr_off"] == "gate lr of layer 0 saturated at 0 (p95 0.0001)"
-    assert flags["no_decay"] == "gate decay of layer 0 saturated at 1 (p05 0.9999)"
+    assert flags["no_decay"] == "gate decay of layer 0 saturated at its top 1 (p05 0.9999)"
+    assert flags["plugin_top"] == "gate temperature of layer 0 saturated at its top 0.5 (p05 0.4996)"
+    assert flags["narrow_lr_top"] == "gate lr of layer 0 saturated at its top 0.1 (p05 0.09995)"
+    assert flags["unbounded"] == ""
     assert flags["one_branch"] == "huber uses one branch: l2 share 0.002"
     assert table.loc["exploding", "grad_norm_max"] == 2.0e10
     assert table.loc["exploding", "grad_norm_first"] == 1.5

@@ -84,6 +84,8 @@ def test_model_health_reports_every_miras_layer() -> None:
         assert stats[f"{layer}/nonfinite"] == 0.0
         assert stats[f"{layer}/error_rms"] > 0
         assert stats[f"{layer}/gate/delta/p05"] <= stats[f"{layer}/gate/delta/mean"] <= stats[f"{layer}/gate/delta/p95"]
+        assert f"{layer}/gate/delta/upper" not in stats  # softplus: unbounded
+        assert stats[f"{layer}/gate/decay/upper"] == 1.0 and stats[f"{layer}/gate/lr/upper"] == 1.0
     assert build("transformer").health(torch.randint(0, VOCAB, (2, 24))) == {}
 
 
