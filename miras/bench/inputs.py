@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..models.gates import activate
 from ..ops import miras_scan
 from ..space import PRESETS, GateSpec
 
@@ -49,7 +48,7 @@ def make_inputs(
 def gate_values(spec: GateSpec, raw: Tensor, deep: bool) -> Tensor:
     """Gate values spread around the spec's start, as a trained mixer's: its activation of standard
     normal ``raw`` (any shape) shifted to the start's pre-activation, times its scale."""
-    return activate(spec, raw + spec.preactivation(spec.initial(deep)))
+    return spec.activate(raw + spec.preactivation(spec.initial(deep)))
 
 
 def gates_of(leaves: Leaves) -> dict[str, Tensor]:

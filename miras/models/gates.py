@@ -8,21 +8,9 @@ at zero, so every token starts at the spec's start value.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..space.gates import DECAY_TEMPERATURE, GateKind, GateSpec
-
-
-def activate(spec: GateSpec, z: Tensor) -> Tensor:
-    """Gate value ``scale * activation(z)`` from its pre-activation ``z`` (any shape)."""
-    if spec.activation == "decay":
-        value = torch.exp(F.logsigmoid(z) / DECAY_TEMPERATURE)
-    elif spec.activation == "softplus":
-        value = F.softplus(z)
-    else:
-        value = torch.sigmoid(z)
-    return spec.scale * value
+from ..space.gates import GateKind, GateSpec
 
 
 class Gate(nn.Module):
@@ -58,5 +46,5 @@ class Gate(nn.Module):
         if self.kind == "one":
             return x.new_ones(batch, length, self.n_heads)
         z = self.bias.expand(batch, length, -1) if self.kind == "constant" else self.up(self.down(x))
-        value = activate(self.spec, z)
+        value = self.spec.activate(z)
         return value if self.kind != "channel" else value.view(batch, length, self.n_heads, self.width)

@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 GateKind = Literal["data", "channel", "constant", "one"]
 """How the mixer produces a gate: data-dependent per head, data-dependent per channel,
@@ -79,8 +82,20 @@ class GateSpec:
         """The activation's value at initialisation (before ``scale``)."""
         return self.deep_start if deep and self.deep_start is not None else self.start
 
+    def activate(self, z: Tensor) -> Tensor:
+        """The gate's value ``scale * activation(z)`` from its pre-activation ``z`` (any shape)."""
+        import torch.nn.functional as F
+
+        if self.activation == "decay":
+            value = (F.logsigmoid(z) / DECAY_TEMPERATURE).exp()
+        elif self.activation == "softplus":
+            value = F.softplus(z)
+        else:
+            value = z.sigmoid()
+        return self.scale * value
+
     def preactivation(self, value: float) -> float:
-        """The ``z`` at which the activation equals ``value``."""
+        """The ``z`` at which the activation equals ``value`` (the inverse of :meth:`activate` before ``scale``)."""
         if self.activation == "sigmoid":
             return math.log(value / (1 - value))
         if self.activation == "decay":  # exp(logsigmoid(z) / tau) = value  <=>  sigmoid(z) = value**tau
