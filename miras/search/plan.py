@@ -27,15 +27,13 @@ from ..config.schema import Task
 from ..config.searched import Dimension, dimensions, split_values
 from ..record import COMBINATION, RUN_KEY
 from ..space import MirasSpec, Variant
-from ..space.architecture import ModelChoice, shorthand, spec_of
+from ..space.architecture import ModelChoice, architecture, shorthand, spec_of
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
 
     from ..models.budget import Sized
     from ..runners.trial import TrialConfig
-
-"""What a combination trains: a preset or baseline name, a Miras spec, or a variant of a preset."""
 
 
 @dataclass(frozen=True)
@@ -281,8 +279,7 @@ def matched_widths(config: SweepConfig) -> dict[str, Sized]:
     match = config.model.match
     if match is None:
         return {}
-    from ..models import architecture  # sizing builds the models: torch only where a config matches widths
-    from ..models.budget import match_width
+    from ..models.budget import match_width  # sizing builds the models: torch only where a config matches widths
 
     what, target = match.budget
     vocab, length = task_shape(config.task)
