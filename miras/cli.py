@@ -1,4 +1,4 @@
-"""The ``miras`` command line: ``list``, ``validate``, ``train``, ``sweep``, ``report`` and ``bench``.
+"""The ``miras`` command line: ``list``, ``validate``, ``train``, ``sweep``, ``report``, ``bench`` and ``export``.
 
 Exit codes: 0 success, 2 user error (bad arguments, invalid config), 1 unexpected failure.
 
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .bench.command import register as register_bench
+from .export_command import register as register_export
 from .reports.command import register as register_report
 from .search.command import OVERRIDES_HELP, parse_with_overrides
 from .search.command import register as register_sweep
@@ -223,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_sweep(sub)
     register_report(sub)
     register_bench(sub)
+    register_export(sub)
     return parser
 
 

@@ -26,6 +26,10 @@ ROLE, SWEEP, RUN_KEY, COMBINATION, STATUS, REASON = (
 )
 SCAN_IMPL, SCAN_REASON = "miras.scan_impl", "miras.scan_reason"
 """What a trial's memory layers ran and why (``model.impl: auto`` may compile; miras.runners.scan_choice)."""
+CHECKPOINT_PATH = "miras.checkpoint_path"
+"""Tag of a trial run: its ``checkpoint.pt`` where the trial wrote it."""
+CHECKPOINT_ARTIFACTS = "checkpoint"
+"""The artifact folder of a trial's ``checkpoint.pt`` and ``trial.json``."""
 SWEEP_ROLE, TRIAL_ROLE = "sweep", "trial"
 """Values of ``miras.role``."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Run, ViewType
 
-from ..record import PARENT_RUN_ID, ROLE, SWEEP_ROLE, every_run, parent_filter
+from ..record import COMBINATION, PARENT_RUN_ID, ROLE, RUN_KEY, SWEEP, SWEEP_ROLE, every_run, parent_filter
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 """An MLflow run id (32 lowercase hex digits); anything else names a sweep."""
@@ -68,3 +68,27 @@ def child_runs(client: MlflowClient, parent: Run) -> list[Run]:
             order_by=["attributes.start_time ASC"],
         )
     )
+
+
+class TrialNotFoundError(LookupError):
+    """No trial of the sweep matches, or several do (the message lists them)."""
+
+
+def find_trial_run(client: MlflowClient, parent: Run, wanted: str) -> Run:
+    """The sweep's trial run that ``wanted`` names: its MLflow run id, its run key (``miras.run_key``),
+    its run name (``transformer-s1``) or its combination label when only one trial has it."""
+    runs = child_runs(client, parent)
+    for field in (
+        lambda run: run.info.run_id,
+        lambda run: run.data.tags.get(RUN_KEY),
+        lambda run: run.info.run_name,
+        lambda run: run.data.tags.get(COMBINATION),
+    ):
+        matches = [run for run in runs if field(run) == wanted]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            names = ", ".join(run.info.run_name for run in matches)
+            raise TrialNotFoundError(f"{wanted!r} names {len(matches)} trials ({names}): give one of those names")
+    names = ", ".join(run.info.run_name for run in runs) or "none"
+    raise TrialNotFoundError(f"no trial {wanted!r} in sweep {parent.data.tags.get(SWEEP)!r}; its trials: {names}")

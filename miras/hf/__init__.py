@@ -1,6 +1,35 @@
-"""Hugging Face formats of what a trial made. ``transformers`` is the optional extra ``miras[hf]``,
-imported only when one of these functions runs."""
+"""Hugging Face formats of what a trial made: the model classes (registered with ``AutoConfig`` and
+``AutoModelForCausalLM`` as model type ``miras`` by this import), the tokenizer and the export of a
+trial. ``transformers`` is the optional extra ``miras[hf]``: only this package imports it.
 
-from .tokenizer import save_tokenizer
+    import miras.hf
+    model = transformers.AutoModelForCausalLM.from_pretrained("exported/")
+"""
 
-__all__ = ["save_tokenizer"]
+from __future__ import annotations
+
+import importlib.util
+
+HF_EXTRA = "the Hugging Face formats need 'transformers': pip install 'miras[hf]'"
+
+if importlib.util.find_spec("transformers") is None:
+    raise ImportError(HF_EXTRA)
+
+from .export import Origin, export_run, export_trial, read_origin  # noqa: E402
+from .modeling import MirasCache, MirasConfig, MirasForCausalLM, config_of, language_model, to_hf  # noqa: E402
+from .tokenizer import save_tokenizer  # noqa: E402
+
+__all__ = [
+    "HF_EXTRA",
+    "MirasCache",
+    "MirasConfig",
+    "MirasForCausalLM",
+    "Origin",
+    "config_of",
+    "export_run",
+    "export_trial",
+    "language_model",
+    "read_origin",
+    "save_tokenizer",
+    "to_hf",
+]

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+from transformers import PreTrainedTokenizerFast
 
 from ..runners.tasks.tokenizer import EOT, ByteBPE
-
-
-def _transformers() -> Any:
-    try:
-        import transformers
-    except ImportError as error:
-        raise ImportError("the Hugging Face formats need 'transformers': pip install 'miras[hf]'") from error
-    return transformers
 
 
 def save_tokenizer(bpe: ByteBPE, folder: Path | str) -> Path:
@@ -22,9 +15,7 @@ def save_tokenizer(bpe: ByteBPE, folder: Path | str) -> Path:
     ``<|endoftext|>`` (the token after every training document) as its end-of-sequence, beginning
     and padding token (``decode`` keeps it unless ``skip_special_tokens=True``, which is what
     ``ByteBPE.decode`` does). Returns ``folder``."""
-    fast = _transformers().PreTrainedTokenizerFast(
-        tokenizer_object=bpe.tokenizer, eos_token=EOT, bos_token=EOT, pad_token=EOT
-    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=bpe.tokenizer, eos_token=EOT, bos_token=EOT, pad_token=EOT)
     folder = Path(folder)
     fast.save_pretrained(str(folder))
     return folder

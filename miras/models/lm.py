@@ -48,7 +48,7 @@ class LanguageModel(nn.Module):
         if not isinstance(config.d_model, int):
             raise ValueError(f"a model has one width; got the ladder d_model={config.d_model} (use config.at(width))")
         d_model, n_heads = config.d_model, config.n_heads
-        self.arch, self.vocab_size = arch, vocab_size
+        self.arch, self.vocab_size, self.model_config = arch, vocab_size, config
         self.embed = nn.Embedding(vocab_size, d_model)
         nn.init.normal_(self.embed.weight, std=0.02)
         self.embed_scale = d_model**0.5 if config.embed_scale == "sqrt_d" else 1.0

@@ -20,6 +20,8 @@ from mlflow.entities import Metric, Param, Run, RunStatus, RunTag, ViewType
 
 from ..provenance import DEVICE
 from ..record import (
+    CHECKPOINT_ARTIFACTS,
+    CHECKPOINT_PATH,
     COMBINATION,
     FAILED,
     FINISHED,
@@ -45,9 +47,7 @@ EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_develop
 learning" kind (runs, not GenAI traces): set on the experiments a sweep creates or finds without it."""
 CHECKPOINT_LIMIT = 50 * 2**20
 """A trial's ``checkpoint.pt`` up to this size (50 MiB) is copied into its run's artifacts."""
-CHECKPOINT_ARTIFACTS = "checkpoint"
-"""The artifact folder of a trial's ``checkpoint.pt`` and ``trial.json``."""
-CHECKPOINT_PATH, BEST_TRIAL = "miras.checkpoint_path", "miras.best_trial"
+BEST_TRIAL = "miras.best_trial"
 DIVERGED = "diverged"
 """``miras.status`` of a trial whose loss or gradient norm went non-finite (run_trial's status)."""
 SUMMARY = "summary.json"

@@ -3,14 +3,16 @@ exactly as the BPE does (offline: the BPE is trained here)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import pytest
 
-from miras.hf import save_tokenizer
+from miras.cli import main
 from miras.runners.tasks.tokenizer import EOT, ByteBPE, train_bpe
 
 transformers = pytest.importorskip("transformers")
+save_tokenizer = pytest.importorskip("miras.hf").save_tokenizer
 
 TEXTS = ["the king is dead, long live the king. " * 30, "héllo wörld — ünïcode ✓ and tabs\tand\nlines " * 10]
 PROBES = ["the king", "héllo ✓ zebra quux 1234", "a" + EOT + "b", "  leading spaces\nand a new line", ""]
@@ -34,7 +36,11 @@ def test_autotokenizer_loads_it_and_tokenizes_exactly_as_the_bpe(bpe, tmp_path):
     assert loaded.encode("a" + EOT + "b").count(bpe.eot_id) == 1  # the special token stays one id
 
 
-def test_without_transformers_the_message_names_the_extra(bpe, tmp_path, monkeypatch):
+def test_without_transformers_the_package_and_the_export_command_name_the_extra(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "transformers", None)
+    for name in [name for name in sys.modules if name == "miras.hf" or name.startswith("miras.hf.")]:
+        monkeypatch.delitem(sys.modules, name)
     with pytest.raises(ImportError, match=r"pip install 'miras\[hf\]'"):
-        save_tokenizer(bpe, tmp_path / "model")
+        importlib.import_module("miras.hf")
+    assert main(["export", "some-sweep", "some-trial", "--out", str(tmp_path / "x")]) == 2
+    assert "pip install 'miras[hf]'" in capsys.readouterr().err

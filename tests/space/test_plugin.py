@@ -1,6 +1,7 @@
 """A real third-party plugin: a distribution declaring a ``miras.plugins`` entry point, pip-installed
 into a temporary target directory and used by a separate Python process."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -127,3 +128,31 @@ def test_a_broken_plugin_takes_no_other_down(two_plugins_env, tmp_path):
     result = run(two_plugins_env, "-m", "miras.cli", "validate", str(config))
     assert result.returncode == 2
     assert "unknown bias option 'half_registered'" in result.stderr and "miras-broken-plugin" in result.stderr
+
+
+SAVE_AND_RELOAD = """
+import sys, torch, transformers, miras.hf
+from miras.config.schema import ModelConfig
+from miras.models import LanguageModel, architecture
+from miras.space import MirasSpec
+torch.manual_seed(0)
+spec = MirasSpec.of("linear", {"name": "cauchy", "params": {"scale": 2.0}}, "l2", "gd")
+model = LanguageModel(architecture(spec), 20, ModelConfig(d_model=16, n_heads=2, n_layers=1)).double()
+miras.hf.to_hf(model).save_pretrained(sys.argv[1])
+ids = torch.arange(12).view(2, 6)
+loaded = transformers.AutoModelForCausalLM.from_pretrained(sys.argv[1])
+assert torch.equal(loaded(ids).logits, model(ids)), "logits differ"
+print(loaded.config.miras_plugins)
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="needs the miras[hf] extra")
+def test_a_saved_model_records_its_plugin_and_loads_only_where_it_is_installed(plugin_env, tmp_path):
+    folder = tmp_path / "model"
+    saved = run(plugin_env, "-c", SAVE_AND_RELOAD, str(folder))
+    assert saved.returncode == 0, saved.stderr
+    assert "'origin': 'miras-cauchy-bias'" in saved.stdout and "'module': 'miras_cauchy'" in saved.stdout
+    load = "import sys, transformers, miras.hf; transformers.AutoModelForCausalLM.from_pretrained(sys.argv[1])"
+    without = run({k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "-c", load, str(folder))
+    assert without.returncode == 1
+    assert "option 'cauchy' comes from the plugin 'miras-cauchy-bias' (module 'miras_cauchy')" in without.stderr

@@ -1,0 +1,77 @@
+"""A trained trial as a Hugging Face folder: the model (``config.json``, ``model.safetensors``), the
+tokenizer of a text task, and where it came from (:data:`ORIGIN`)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..runners.tasks import build_task
+from ..runners.trainer import CHECKPOINT
+from ..runners.trial import RECORD, load_trained
+from .modeling import to_hf
+from .tokenizer import save_tokenizer
+
+ORIGIN = "miras_origin.json"
+"""Written into an exported folder: the MLflow run it came from (``miras eval`` logs there)."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The trial run an exported model came from."""
+
+    tracking_uri: str
+    run_id: str
+    sweep: str
+    trial: str
+    """The run's name (``transformer-s1``)."""
+
+
+def export_trial(folder: Path | str, out: Path | str, origin: Origin | None = None) -> Path:
+    """Write the model a trial trained (``folder``: ``trial.json`` and ``checkpoint.pt``) into ``out``
+    as a Hugging Face folder: ``AutoModelForCausalLM.from_pretrained(out)`` loads it once
+    :mod:`miras.hf` is imported, and for a text task ``AutoTokenizer.from_pretrained(out)`` loads its
+    BPE (``<|endoftext|>`` as end-of-sequence, beginning and padding token). Returns ``out``."""
+    model, trial = load_trained(folder)
+    task = build_task(trial.task, trial.cache_dir)
+    bpe = getattr(task, "bpe", None)
+    ids = {} if bpe is None else {"eos_token_id": bpe.eot_id, "bos_token_id": bpe.eot_id, "pad_token_id": bpe.eot_id}
+    out = Path(out)
+    to_hf(model.eval(), **ids).save_pretrained(out)
+    if bpe is not None:
+        save_tokenizer(bpe, out)
+    if origin is not None:
+        (out / ORIGIN).write_text(json.dumps(asdict(origin), indent=1) + "\n")
+    return out
+
+
+def read_origin(folder: Path | str) -> Origin | None:
+    """The :class:`Origin` of an exported folder, or ``None`` when it was not exported from a sweep."""
+    path = Path(folder) / ORIGIN
+    return Origin(**json.loads(path.read_text())) if path.is_file() else None
+
+
+def export_run(tracking_uri: str, sweep: str, wanted: str, out: Path | str) -> tuple[Path, Origin]:
+    """Export the trial ``wanted`` (run id, run key, run name or a one-seed combination label) of
+    ``sweep`` in the store at ``tracking_uri``: from the checkpoint where the trial wrote it, else
+    from the run's ``checkpoint/`` artifacts. Raises ``LookupError`` naming what exists."""
+    from mlflow import MlflowClient
+
+    from ..analysis.store import find_parent_run, find_trial_run
+    from ..record import CHECKPOINT_ARTIFACTS, CHECKPOINT_PATH
+
+    client = MlflowClient(tracking_uri)
+    run = find_trial_run(client, find_parent_run(client, sweep), wanted)
+    origin = Origin(tracking_uri, run.info.run_id, sweep, run.info.run_name)
+    written = run.data.tags.get(CHECKPOINT_PATH)
+    if written and Path(written).is_file() and (Path(written).parent / RECORD).is_file():
+        return export_trial(Path(written).parent, out, origin), origin
+    artifacts = {item.path for item in client.list_artifacts(run.info.run_id, CHECKPOINT_ARTIFACTS)}
+    if f"{CHECKPOINT_ARTIFACTS}/{CHECKPOINT}" not in artifacts:
+        where = f"its checkpoint {written} is gone" if written else "it wrote no checkpoint"
+        raise LookupError(f"trial {run.info.run_name!r} cannot be exported: {where}, and its run holds no copy")
+    with tempfile.TemporaryDirectory() as tmp:
+        local = client.download_artifacts(run.info.run_id, CHECKPOINT_ARTIFACTS, tmp)
+        return export_trial(local, out, origin), origin
