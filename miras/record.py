@@ -30,6 +30,9 @@ CHECKPOINT_PATH = "miras.checkpoint_path"
 """Tag of a trial run: its ``checkpoint.pt`` where the trial wrote it."""
 CHECKPOINT_ARTIFACTS = "checkpoint"
 """The artifact folder of a trial's ``checkpoint.pt`` and ``trial.json``."""
+HF_MODEL, HF_MODEL_ARTIFACTS = "miras.hf_model", "model"
+"""Tag of a finished trial run: ``model`` when its Hugging Face folder is logged as the ``model/``
+artifacts (:func:`miras.hf.export.log_models`), else why it is not."""
 SWEEP_ROLE, TRIAL_ROLE = "sweep", "trial"
 """Values of ``miras.role``."""
 

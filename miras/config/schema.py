@@ -704,6 +704,11 @@ class TrackingConfig(Section):
         description="MLflow tracking URI (a relative sqlite path is made absolute); "
         "null: mlflow.db in the output folder",
     )
+    log_models: bool = Field(
+        True,
+        description="when the sweep ends, log each finished trial as a Hugging Face folder under its run's "
+        "model/ artifacts (checkpoints up to 50 MiB; needs the miras[hf] extra, else skipped with a note)",
+    )
 
 
 # --- the sweep -------------------------------------------------------------------------------

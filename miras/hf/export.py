@@ -75,3 +75,41 @@ def export_run(tracking_uri: str, sweep: str, wanted: str, out: Path | str) -> t
     with tempfile.TemporaryDirectory() as tmp:
         local = client.download_artifacts(run.info.run_id, CHECKPOINT_ARTIFACTS, tmp)
         return export_trial(local, out, origin), origin
+
+
+def log_models(tracking_uri: str, parent_run_id: str) -> tuple[int, list[str]]:
+    """Log every finished trial of a sweep as a Hugging Face folder under its run's ``model/``
+    artifacts (tag ``miras.hf_model``: ``model``), where its checkpoint is on this machine and at
+    most the checkpoint artifact limit (50 MiB); a trial that cannot be logged gets the tag's reason
+    instead. Trials already tagged are skipped, so a resumed sweep logs each model once.
+    Returns how many were logged and the reasons of those that were not."""
+    from mlflow import MlflowClient
+
+    from ..analysis.store import child_runs
+    from ..record import CHECKPOINT_PATH, FINISHED, HF_MODEL, HF_MODEL_ARTIFACTS, STATUS, SWEEP
+    from ..search.tracking import CHECKPOINT_LIMIT
+
+    client = MlflowClient(tracking_uri)
+    parent = client.get_run(parent_run_id)
+    logged, skipped = 0, []
+    for run in child_runs(client, parent):
+        tags = run.data.tags
+        if tags.get(STATUS) != FINISHED or HF_MODEL in tags:
+            continue
+        checkpoint = Path(tags.get(CHECKPOINT_PATH, ""))
+        if not checkpoint.is_file():
+            reason = f"not logged: no checkpoint on this machine ({checkpoint}); `miras export` writes it where it is"
+        elif checkpoint.stat().st_size > CHECKPOINT_LIMIT:
+            size = checkpoint.stat().st_size / 2**20
+            reason = f"not logged: checkpoint {size:.0f} MiB > {CHECKPOINT_LIMIT >> 20} MiB; `miras export` writes it"
+        else:
+            origin = Origin(tracking_uri, run.info.run_id, tags.get(SWEEP, ""), run.info.run_name)
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = export_trial(checkpoint.parent, tmp, origin)
+                client.log_artifacts(run.info.run_id, str(folder), HF_MODEL_ARTIFACTS)
+            client.set_tag(run.info.run_id, HF_MODEL, HF_MODEL_ARTIFACTS)
+            logged += 1
+            continue
+        client.set_tag(run.info.run_id, HF_MODEL, reason)
+        skipped.append(f"{run.info.run_name}: {reason}")
+    return logged, skipped

@@ -8,6 +8,7 @@ Ctrl-C, failed) is deleted and its trial runs again, from its last checkpoint.
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import shutil
 import sys
@@ -69,6 +70,7 @@ def run_sweep(plan: Plan, config_text: str, options: SweepOptions, stream: TextI
         if work.count == 0:
             store.summarize(parent_id, config.objectives, plan.total)
             store.close_parent(parent_id, "FINISHED")
+            _log_models(parent_id, layout, config, say)
             _report(parent_id, layout, options, say)
             _browse(layout, store.experiment_id, say)
             return EXIT_OK
@@ -92,6 +94,7 @@ def run_sweep(plan: Plan, config_text: str, options: SweepOptions, stream: TextI
     if interrupted:
         say(f"interrupted: {work.count - len(tracking.ended)} trials left; run the same command again to resume")
     else:
+        _log_models(parent_id, layout, config, say)
         _report(parent_id, layout, options, say)
     _browse(layout, store.experiment_id, say)
     if interrupted:
@@ -115,6 +118,26 @@ def _browse(layout: Layout, experiment_id: str, say: Callable[[str], None]) -> N
     say(f"browse:   {layout.browse_command()}")
     base = "http://127.0.0.1:5000" if layout.uri.startswith("sqlite:") else layout.uri.rstrip("/")
     say(f"  then open {base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning")
+
+
+def _log_models(parent_id: str, layout: Layout, config: SweepConfig, say: Callable[[str], None]) -> None:
+    """Log the finished trials' models as Hugging Face folders (``tracking.log_models``)."""
+    if not config.tracking.log_models:
+        return
+    if importlib.util.find_spec("transformers") is None:
+        say("models:   not logged (tracking.log_models needs transformers: pip install 'miras[hf]')")
+        return
+    from ..hf.export import log_models
+
+    try:
+        logged, skipped = log_models(layout.uri, parent_id)
+    except Exception as error:  # the trials and checkpoints are safe; `miras export` writes any model later
+        say(f"models:   not logged ({type(error).__name__}: {error}); `miras export` writes one from its checkpoint")
+        return
+    if logged or skipped:
+        say(f"models:   {logged} trials logged as Hugging Face folders (artifacts model/)")
+    for line in skipped:
+        say(f"  {line}")
 
 
 def _report(parent_id: str, layout: Layout, options: SweepOptions, say: Callable[[str], None]) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -90,3 +91,39 @@ def test_an_unknown_trial_is_a_user_error_listing_the_trials(swept, tmp_path):
     assert code == 2
     assert "no trial 'titans-s0'" in stderr and "gated_deltanet-s0" in stderr and "transformer-s0" in stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_the_sweep_logs_each_finished_trial_as_a_model_once(swept, tmp_path):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{swept / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    trials = [run for run in client.search_runs(experiments) if run.data.tags.get("miras.role") == "trial"]
+    assert len(trials) == 2
+    for run in trials:
+        assert run.data.tags["miras.hf_model"] == "model"
+        local = client.download_artifacts(run.info.run_id, "model", str(tmp_path / run.info.run_name))
+        loaded = transformers.AutoModelForCausalLM.from_pretrained(local)
+        assert loaded.config.miras_architecture["name"] in ("gated_deltanet", "transformer")
+        assert hf.read_origin(local).run_id == run.info.run_id
+    again = io.StringIO()
+    with mock.patch.dict(os.environ):
+        miras.sweep(SWEEP, out=swept, report=False, stream=again)
+    assert "2 of 2 trials already finished" in again.getvalue() and "models:" not in again.getvalue()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None, reason="needs the miras[eval] extra")
+def test_miras_eval_takes_a_trial_run_whose_model_the_sweep_logged(swept):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{swept / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    (run,) = [r for r in client.search_runs(experiments) if r.info.run_name == "gated_deltanet-s0"]
+    stdout = io.StringIO()
+    with mock.patch("sys.stdout", stdout):
+        args = ["--tasks", "miras_shakespeare_cloze", "--limit=4", f"--tracking-uri={uri}"]
+        code = main(["eval", run.info.run_id, *args])
+    assert code == 0, stdout.getvalue()
+    assert client.get_run(run.info.run_id).data.metrics["eval/miras_shakespeare_cloze/sample_len"] == 4
