@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from transformers.utils import logging as hf_logging
 
 from ..runners.tasks import build_task
 from ..runners.trainer import CHECKPOINT
@@ -39,12 +43,25 @@ def export_trial(folder: Path | str, out: Path | str, origin: Origin | None = No
     bpe = getattr(task, "bpe", None)
     ids = {} if bpe is None else {"eos_token_id": bpe.eot_id, "bos_token_id": bpe.eot_id, "pad_token_id": bpe.eot_id}
     out = Path(out)
-    to_hf(model.eval(), **ids).save_pretrained(out)
+    with _quiet():
+        to_hf(model.eval(), **ids).save_pretrained(out)
     if bpe is not None:
         save_tokenizer(bpe, out)
     if origin is not None:
         (out / ORIGIN).write_text(json.dumps(asdict(origin), indent=1) + "\n")
     return out
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """No ``transformers`` progress bar (a sweep's output stays one line per event)."""
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 def read_origin(folder: Path | str) -> Origin | None:
