@@ -3,12 +3,8 @@ exactly as the BPE does (offline: the BPE is trained here)."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import pytest
 
-from miras.cli import main
 from miras.runners.tasks.tokenizer import EOT, ByteBPE, train_bpe
 
 transformers = pytest.importorskip("transformers")
@@ -34,13 +30,3 @@ def test_autotokenizer_loads_it_and_tokenizes_exactly_as_the_bpe(bpe, tmp_path):
     assert loaded.eos_token_id == loaded.pad_token_id == bpe.eot_id
     assert len(loaded) == bpe.vocab_size
     assert loaded.encode("a" + EOT + "b").count(bpe.eot_id) == 1  # the special token stays one id
-
-
-def test_without_transformers_the_package_and_the_export_command_name_the_extra(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "transformers", None)
-    for name in [name for name in sys.modules if name == "miras.hf" or name.startswith("miras.hf.")]:
-        monkeypatch.delitem(sys.modules, name)
-    with pytest.raises(ImportError, match=r"pip install 'miras\[hf\]'"):
-        importlib.import_module("miras.hf")
-    assert main(["export", "some-sweep", "some-trial", "--out", str(tmp_path / "x")]) == 2
-    assert "pip install 'miras[hf]'" in capsys.readouterr().err
