@@ -11,6 +11,7 @@ layer's state (memory weights, conv windows, KV caches), advanced one token at a
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from typing import Any
@@ -129,6 +130,25 @@ class MirasCache:
     def get_seq_length(self, layer_idx: int = 0) -> int:
         return self.seen_tokens
 
+    def reorder_cache(self, beam_idx: Tensor) -> None:
+        """Keep the sequences ``beam_idx`` ``[B']`` (beam search): every state tensor is indexed on its batch dim."""
+        self.layers = _select(self.layers, beam_idx)
+
+
+def _select(state: Any, index: Tensor) -> Any:
+    """``state`` (tensors ``[B, ...]`` inside dataclasses, dicts, lists and tuples) at batch rows
+    ``index``; a tensor of batch 1 is shared by every sequence and kept as it is."""
+    if isinstance(state, Tensor):
+        return state if state.shape[0] == 1 else state.index_select(0, index.to(state.device))
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        fields = {field.name: _select(getattr(state, field.name), index) for field in dataclasses.fields(state)}
+        return dataclasses.replace(state, **fields)
+    if isinstance(state, dict):
+        return {key: _select(value, index) for key, value in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(_select(value, index) for value in state)
+    return state
+
 
 class MirasForCausalLM(PreTrainedModel, GenerationMixin):
     """A miras language model behind the ``transformers`` causal-LM interface.
@@ -196,9 +216,16 @@ class MirasForCausalLM(PreTrainedModel, GenerationMixin):
         return torch.stack(logits, dim=1)
 
     def prepare_inputs_for_generation(
-        self, input_ids: Tensor, past_key_values: MirasCache | None = None, **kwargs: Any
+        self,
+        input_ids: Tensor,
+        past_key_values: MirasCache | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        """The tokens the cache has not seen yet (the whole prompt first, then the newest token)."""
+        """The tokens the cache has not seen yet (the whole prompt first, then the newest token);
+        with ``use_cache=False``, the whole sequence through the parallel forward at every step."""
+        if use_cache is False:
+            return {"input_ids": input_ids, "use_cache": False}
         seen = past_key_values.seen_tokens if past_key_values is not None else 0
         return {"input_ids": input_ids[:, seen:], "past_key_values": past_key_values, "use_cache": True}
 

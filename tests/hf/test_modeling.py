@@ -66,6 +66,20 @@ def test_round_trip_and_generate(label, tmp_path):
     assert torch.equal(generated, greedy_by_full_forward(model, prompt, NEW))
 
 
+@pytest.mark.parametrize("label", ["gated_deltanet", "titans", "gated_deltanet_h"])
+def test_beam_search_and_sampling_over_the_cache_match_the_uncached_parallel_forward(label):
+    model = hf.to_hf(tiny(CHOICES[label]))
+    prompt = torch.randint(0, VOCAB, (2, PROMPT), generator=torch.Generator().manual_seed(4))
+    options = {"attention_mask": torch.ones_like(prompt), "max_new_tokens": NEW}
+    beams = {"num_beams": 3, "num_return_sequences": 2, "do_sample": False} | options
+    assert torch.equal(model.generate(prompt, **beams), model.generate(prompt, use_cache=False, **beams))
+    sampled = []
+    for use_cache in (True, False):
+        torch.manual_seed(5)
+        sampled.append(model.generate(prompt, do_sample=True, num_return_sequences=2, use_cache=use_cache, **options))
+    assert torch.equal(*sampled)
+
+
 def test_the_config_describes_the_model_without_the_preset_table(tmp_path):
     model = tiny("titans")
     config = hf.config_of(model)
