@@ -192,10 +192,15 @@ class MirasForCausalLM(PreTrainedModel, GenerationMixin):
     ) -> CausalLMOutputWithPast:
         if input_ids is None or inputs_embeds is not None:
             raise ValueError("MirasForCausalLM takes input_ids (inputs_embeds are not supported)")
-        _check_mask(attention_mask, input_ids)
-        if past_key_values is None and not use_cache:
+        cached = past_key_values is not None or bool(use_cache)
+        _check_mask(attention_mask, input_ids, cached)
+        if not cached:
             logits, cache = self.lm(input_ids), None
         else:
+            if labels is not None:
+                raise ValueError(
+                    "labels need the parallel forward (use_cache=False): the cached steps keep no gradient"
+                )
             cache = past_key_values or MirasCache(self.lm.empty_cache(input_ids.shape[0]))
             logits = self._steps(input_ids, cache)
         loss = None
@@ -224,20 +229,30 @@ class MirasForCausalLM(PreTrainedModel, GenerationMixin):
     ) -> dict[str, Any]:
         """The tokens the cache has not seen yet (the whole prompt first, then the newest token);
         with ``use_cache=False``, the whole sequence through the parallel forward at every step."""
+        mask = kwargs.get("attention_mask")
         if use_cache is False:
-            return {"input_ids": input_ids, "use_cache": False}
-        seen = past_key_values.seen_tokens if past_key_values is not None else 0
-        return {"input_ids": input_ids[:, seen:], "past_key_values": past_key_values, "use_cache": True}
+            return {"input_ids": input_ids, "attention_mask": mask, "use_cache": False}
+        if past_key_values is None:
+            return {"input_ids": input_ids, "attention_mask": mask, "use_cache": True}
+        return {"input_ids": input_ids[:, past_key_values.seen_tokens :], "past_key_values": past_key_values}
 
 
-def _check_mask(attention_mask: Tensor | None, input_ids: Tensor) -> None:
-    """Only right padding: a recurrent state cannot skip a left pad (the logits of the real tokens
-    do not depend on the pads after them)."""
+def _check_mask(attention_mask: Tensor | None, input_ids: Tensor, cached: bool) -> None:
+    """Pads are allowed only after the real tokens and only without a cache: the logits of the real
+    tokens do not depend on the pads after them, but a recurrent state (and a cache continued by
+    ``generate``) would take every pad in."""
     if attention_mask is None:
         return
-    if attention_mask.shape != input_ids.shape:
+    if attention_mask.shape[-1] != input_ids.shape[-1] and not cached:
         raise ValueError(f"attention_mask {tuple(attention_mask.shape)} must match input_ids {tuple(input_ids.shape)}")
     mask = attention_mask.to(torch.bool)
+    if mask.all():
+        return
+    if cached:
+        raise ValueError(
+            "MirasForCausalLM decodes from a recurrent state, which cannot skip padding: generate from prompts "
+            "of one length (or one prompt at a time), without pads"
+        )
     if (mask[:, 1:] & ~mask[:, :-1]).any():
         raise ValueError(
             "MirasForCausalLM supports right padding only (a pad before a real token would enter the "

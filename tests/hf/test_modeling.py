@@ -117,4 +117,8 @@ def test_left_padding_is_refused_with_the_fix():
     mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])
     with pytest.raises(ValueError, match="right padding only"):
         model(ids, attention_mask=mask)
-    model(ids, attention_mask=mask.flip(1))  # right padding is fine
+    model(ids, attention_mask=mask.flip(1))  # right padding is fine for the parallel forward
+    with pytest.raises(ValueError, match="cannot skip padding"):
+        model.generate(ids, attention_mask=mask.flip(1), max_new_tokens=2)
+    with pytest.raises(ValueError, match="cached steps keep no gradient"):
+        model(ids, labels=ids, use_cache=True)
