@@ -7,30 +7,31 @@ Only argparse at import time: torch, transformers, lm-eval and mlflow load when 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-EXTRAS = {"transformers": "miras[hf]", "lm_eval": "miras[eval]", "accelerate": "miras[eval]"}
-"""Module -> the extra that installs it."""
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+from .extras import install_command, missing_extras
+from .record import RUN_ID
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run ``miras eval``; exit code 2 for a missing extra, model or run, or a task that cannot load."""
-    missing = [extra for module, extra in EXTRAS.items() if importlib.util.find_spec(module) is None]
+    missing = missing_extras("transformers", "lm_eval", "accelerate")
     if missing:
-        print(f"error: miras eval needs {', '.join(dict.fromkeys(missing))}: pip install " + " ".join(
-            f"'{extra}'" for extra in dict.fromkeys(missing)), file=sys.stderr)  # fmt: skip
+        print(f"error: miras eval needs {', '.join(missing)}: {install_command(missing)}", file=sys.stderr)
         return 2
     tasks = [task for task in args.tasks.split(",") if task]
     if not tasks:
         print("error: --tasks: give at least one task, e.g. --tasks miras_shakespeare_cloze", file=sys.stderr)
         return 2
+    from .evaluation.cloze import TASK
+
+    if set(tasks) <= {TASK}:  # before anything imports huggingface_hub or datasets, which read them once
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     with tempfile.TemporaryDirectory() as tmp:
         located = _locate(args, Path(tmp))
         if isinstance(located, str):
@@ -44,14 +45,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
         except TaskUnavailableError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-    print(f"{'task':<28} {'metric':<12} value")
+    print(f"{'task':<28} {'metric':<24} value")
     for task, metrics in evaluation.metrics.items():
         for name, value in metrics.items():
-            print(f"{task:<28} {name:<12} {value:.4f}")
+            print(f"{task:<28} {name:<24} {value:.4f}")
     if run is not None and not args.no_log:
-        log_evaluation(*run, evaluation)
+        from mlflow.exceptions import MlflowException
+
+        try:
+            log_evaluation(*run, evaluation)
+        except MlflowException as error:
+            print(f"error: the metrics could not be logged to run {run[1]} in {run[0]}: {error}", file=sys.stderr)
+            return 2
         print(f"logged to MLflow run {run[1]} ({run[0]}) as eval/<task>/<metric>")
     return 0
+
+
+def _stores(given: str | None) -> list[str]:
+    """Where to look for a run id: ``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, every sweep's
+    store under ``runs/`` and ``./mlflow.db`` (existing sqlite files only: none is created)."""
+    if given:
+        return [given]
+    uris = [os.environ["MLFLOW_TRACKING_URI"]] if os.environ.get("MLFLOW_TRACKING_URI") else []
+    files = [*sorted(Path("runs").glob("*/mlflow.db")), Path("mlflow.db")]
+    return uris + [f"sqlite:///{path.resolve()}" for path in files if path.is_file()]
 
 
 def _locate(args: argparse.Namespace, tmp: Path) -> tuple[Path, tuple[str, str] | None] | str:
@@ -75,16 +92,19 @@ def _locate(args: argparse.Namespace, tmp: Path) -> tuple[Path, tuple[str, str] 
 
     from .record import HF_MODEL, HF_MODEL_ARTIFACTS
 
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"
-    client = MlflowClient(uri)
-    try:
-        run = client.get_run(args.model)
-    except MlflowException as error:
-        return f"run {args.model} not found in {uri} ({str(error).splitlines()[0]}); pass --tracking-uri"
-    if run.data.tags.get(HF_MODEL) != HF_MODEL_ARTIFACTS:
-        why = run.data.tags.get(HF_MODEL, "the sweep did not log it")
-        return f"run {args.model} has no logged model ({why}); `miras export` the trial and evaluate the folder"
-    return Path(client.download_artifacts(args.model, HF_MODEL_ARTIFACTS, str(tmp))), (uri, args.model)
+    stores = _stores(args.tracking_uri)
+    for uri in stores:
+        client = MlflowClient(uri)
+        try:
+            run = client.get_run(args.model)
+        except MlflowException:
+            continue
+        if run.data.tags.get(HF_MODEL) != HF_MODEL_ARTIFACTS:
+            why = run.data.tags.get(HF_MODEL, "the sweep did not log it")
+            return f"run {args.model} has no logged model ({why}); `miras export` the trial and evaluate the folder"
+        return Path(client.download_artifacts(args.model, HF_MODEL_ARTIFACTS, str(tmp))), (uri, args.model)
+    looked = ", ".join(stores) or "none found"
+    return f"run {args.model} is in none of the stores looked at ({looked}): pass --tracking-uri"
 
 
 def register(subparsers: Any) -> None:
@@ -94,9 +114,10 @@ def register(subparsers: Any) -> None:
         help="run lm-evaluation-harness tasks on an exported model and log the metrics to its MLflow run",
         description="Evaluate an exported model (a `miras export` folder, or the id of a trial run whose sweep "
         "logged its model) with lm-evaluation-harness through its Hugging Face model type. "
-        "miras_shakespeare_cloze is shipped and needs no download; other lm-eval tasks fetch their data from "
-        "the Hugging Face Hub. Metrics are printed and logged to the trial's run as eval/<task>/<metric>. "
-        "Needs the miras[hf] and miras[eval] extras. Exit code 2 for a user error.",
+        "miras_shakespeare_cloze is shipped and needs no download (with only that task, the Hugging Face Hub "
+        "is not contacted); other lm-eval tasks fetch their data from the Hub. Metrics are printed and logged "
+        "to the trial's run as eval/<task>/<metric>. Needs the miras[hf] and miras[eval] extras. Exit code 2 "
+        "for a user error.",
     )
     parser.add_argument("model", help="an exported folder, or a trial's MLflow run id")
     parser.add_argument("--tasks", required=True, help="comma-separated task names, e.g. miras_shakespeare_cloze")
@@ -105,7 +126,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tracking-uri",
         help="MLflow store of the run; default: the one the folder was exported from, or for a run id "
-        "$MLFLOW_TRACKING_URI, else ./mlflow.db",
+        "$MLFLOW_TRACKING_URI, every runs/*/mlflow.db and ./mlflow.db",
     )
     parser.add_argument("--run-id", help="log to this run instead of the one the folder was exported from")
     parser.add_argument("--no-log", action="store_true", help="print the metrics only")

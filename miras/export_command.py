@@ -7,13 +7,11 @@ mlflow and transformers load when the command runs.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
 
-HF_EXTRA = "the Hugging Face formats need 'transformers': pip install 'miras[hf]'"
-"""The message of :mod:`miras.hf` without the extra (not imported from there: that loads transformers)."""
+from .extras import HF_EXTRA, missing_extras
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -24,7 +22,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .analysis.store import default_tracking_uri
     from .reports.command import existing_sweeps
 
-    if importlib.util.find_spec("transformers") is None:
+    if missing_extras("transformers"):
         print(f"error: {HF_EXTRA}", file=sys.stderr)
         return 2
     from .hf.export import export_run
@@ -35,7 +33,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"error: no MLflow store found for {args.sweep!r}; pass --tracking-uri. {found}", file=sys.stderr)
         return 2
     try:
-        out, origin = export_run(uri, args.sweep, args.run, args.out)
+        out, origin = export_run(uri, args.sweep, args.run, args.out, args.cache_dir)
     except LookupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -66,5 +64,10 @@ def register(subparsers: Any) -> None:
         "--tracking-uri",
         help="MLflow tracking URI; default: sqlite:///<abs>/runs/SWEEP/mlflow.db if it exists, "
         "else $MLFLOW_TRACKING_URI, else ./mlflow.db",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="where a text task's tokenizer is cached (trained again there if absent); default: the trial's",
     )
     parser.set_defaults(func=cmd_export)

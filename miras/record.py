@@ -8,6 +8,7 @@ trial (``mlflow.parentRunId``, ``miras.role=trial``, ``miras.run_key``, ``miras.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+"""An MLflow run id (32 lowercase hex digits); anything else names a sweep."""
 PARENT_RUN_ID = "mlflow.parentRunId"
 ROLE, SWEEP, RUN_KEY, COMBINATION, STATUS, REASON = (
     "miras.role",

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.entities import Run, ViewType
 
-from ..record import COMBINATION, PARENT_RUN_ID, ROLE, RUN_KEY, SWEEP, SWEEP_ROLE, every_run, parent_filter
-
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-"""An MLflow run id (32 lowercase hex digits); anything else names a sweep."""
+from ..record import COMBINATION, PARENT_RUN_ID, ROLE, RUN_ID, RUN_KEY, SWEEP, SWEEP_ROLE, every_run, parent_filter
 
 
 class SweepNotFoundError(LookupError):

@@ -8,19 +8,16 @@ trial. ``transformers`` is the optional extra ``miras[hf]``: only this package i
 
 from __future__ import annotations
 
-import importlib.util
+from ..extras import HF_EXTRA, missing_extras
 
-HF_EXTRA = "the Hugging Face formats need 'transformers': pip install 'miras[hf]'"
-
-if importlib.util.find_spec("transformers") is None:
+if missing_extras("transformers"):
     raise ImportError(HF_EXTRA)
 
-from .export import Origin, export_run, export_trial, read_origin  # noqa: E402
-from .modeling import MirasCache, MirasConfig, MirasForCausalLM, config_of, language_model, to_hf  # noqa: E402
-from .tokenizer import save_tokenizer  # noqa: E402
+from .export import Origin, export_run, export_trial, read_origin
+from .modeling import MirasCache, MirasConfig, MirasForCausalLM, config_of, language_model, to_hf
+from .tokenizer import save_tokenizer
 
 __all__ = [
-    "HF_EXTRA",
     "MirasCache",
     "MirasConfig",
     "MirasForCausalLM",

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from transformers.utils import logging as hf_logging
 
-from ..runners.tasks import build_task
+from ..config.schema import LmTask
+from ..runners.tasks.text import text_tokenizer
 from ..runners.trainer import CHECKPOINT
 from ..runners.trial import RECORD, load_trained
 from .modeling import to_hf
@@ -33,14 +34,20 @@ class Origin:
     """The run's name (``transformer-s1``)."""
 
 
-def export_trial(folder: Path | str, out: Path | str, origin: Origin | None = None) -> Path:
+def export_trial(
+    folder: Path | str, out: Path | str, origin: Origin | None = None, cache_dir: Path | None = None
+) -> Path:
     """Write the model a trial trained (``folder``: ``trial.json`` and ``checkpoint.pt``) into ``out``
     as a Hugging Face folder: ``AutoModelForCausalLM.from_pretrained(out)`` loads it once
     :mod:`miras.hf` is imported, and for a text task ``AutoTokenizer.from_pretrained(out)`` loads its
-    BPE (``<|endoftext|>`` as end-of-sequence, beginning and padding token). Returns ``out``."""
+    BPE (``<|endoftext|>`` as end-of-sequence, beginning and padding token), read from ``cache_dir``
+    (default: the trial's) where the trial trained it, else trained again on the same documents
+    (deterministic). Returns ``out``."""
     model, trial = load_trained(folder)
-    task = build_task(trial.task, trial.cache_dir)
-    bpe = getattr(task, "bpe", None)
+    bpe = None
+    if isinstance(trial.task, LmTask):
+        dataset = trial.task.dataset.model_dump() if trial.task.dataset is not None else None
+        _, bpe = text_tokenizer(trial.task.source, trial.task.vocab_size, dataset, cache_dir or trial.cache_dir)
     ids = {} if bpe is None else {"eos_token_id": bpe.eot_id, "bos_token_id": bpe.eot_id, "pad_token_id": bpe.eot_id}
     out = Path(out)
     with _quiet():
@@ -70,7 +77,9 @@ def read_origin(folder: Path | str) -> Origin | None:
     return Origin(**json.loads(path.read_text())) if path.is_file() else None
 
 
-def export_run(tracking_uri: str, sweep: str, wanted: str, out: Path | str) -> tuple[Path, Origin]:
+def export_run(
+    tracking_uri: str, sweep: str, wanted: str, out: Path | str, cache_dir: Path | None = None
+) -> tuple[Path, Origin]:
     """Export the trial ``wanted`` (run id, run key, run name or a one-seed combination label) of
     ``sweep`` in the store at ``tracking_uri``: from the checkpoint where the trial wrote it, else
     from the run's ``checkpoint/`` artifacts. Raises ``LookupError`` naming what exists."""
@@ -84,14 +93,14 @@ def export_run(tracking_uri: str, sweep: str, wanted: str, out: Path | str) -> t
     origin = Origin(tracking_uri, run.info.run_id, sweep, run.info.run_name)
     written = run.data.tags.get(CHECKPOINT_PATH)
     if written and Path(written).is_file() and (Path(written).parent / RECORD).is_file():
-        return export_trial(Path(written).parent, out, origin), origin
+        return export_trial(Path(written).parent, out, origin, cache_dir), origin
     artifacts = {item.path for item in client.list_artifacts(run.info.run_id, CHECKPOINT_ARTIFACTS)}
     if f"{CHECKPOINT_ARTIFACTS}/{CHECKPOINT}" not in artifacts:
         where = f"its checkpoint {written} is gone" if written else "it wrote no checkpoint"
         raise LookupError(f"trial {run.info.run_name!r} cannot be exported: {where}, and its run holds no copy")
     with tempfile.TemporaryDirectory() as tmp:
         local = client.download_artifacts(run.info.run_id, CHECKPOINT_ARTIFACTS, tmp)
-        return export_trial(local, out, origin), origin
+        return export_trial(local, out, origin, cache_dir), origin
 
 
 def log_models(tracking_uri: str, parent_run_id: str) -> tuple[int, list[str]]:
@@ -121,12 +130,16 @@ def log_models(tracking_uri: str, parent_run_id: str) -> tuple[int, list[str]]:
             reason = f"not logged: checkpoint {size:.0f} MiB > {CHECKPOINT_LIMIT >> 20} MiB; `miras export` writes it"
         else:
             origin = Origin(tracking_uri, run.info.run_id, tags.get(SWEEP, ""), run.info.run_name)
-            with tempfile.TemporaryDirectory() as tmp:
-                folder = export_trial(checkpoint.parent, tmp, origin)
-                client.log_artifacts(run.info.run_id, str(folder), HF_MODEL_ARTIFACTS)
-            client.set_tag(run.info.run_id, HF_MODEL, HF_MODEL_ARTIFACTS)
-            logged += 1
-            continue
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    folder = export_trial(checkpoint.parent, tmp, origin)
+                    client.log_artifacts(run.info.run_id, str(folder), HF_MODEL_ARTIFACTS)
+            except Exception as error:  # one trial's model (a plugin gone, its corpus gone) stops no other
+                reason = f"not logged: {type(error).__name__}: {error}"
+            else:
+                client.set_tag(run.info.run_id, HF_MODEL, HF_MODEL_ARTIFACTS)
+                logged += 1
+                continue
         client.set_tag(run.info.run_id, HF_MODEL, reason)
         skipped.append(f"{run.info.run_name}: {reason}")
     return logged, skipped

@@ -95,3 +95,16 @@ def test_a_task_that_cannot_load_is_a_user_error_naming_the_local_tasks(exported
 def test_a_folder_that_is_not_an_export_is_a_user_error(tmp_path, capsys):
     assert main(["eval", str(tmp_path), "--tasks", cloze.TASK]) == 2
     assert "not an exported model" in capsys.readouterr().err
+
+
+def test_metric_names_keep_a_filter_other_than_none():
+    assert harness._metric_name("acc,none") == "acc"
+    assert harness._metric_name("exact_match,strict-match") == "exact_match/strict-match"
+
+
+def test_an_unknown_run_id_is_a_user_error_and_creates_no_store(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["eval", "0" * 32, "--tasks", cloze.TASK]) == 2
+    assert "in none of the stores looked at (none found)" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -22,9 +22,18 @@ import numpy as np
 import torch
 
 from .base import IGNORE_INDEX, Batch, Predict
-from .corpus import load_corpus
+from .corpus import Corpus, load_corpus
 from .scoring import predictions, token_scores
-from .tokenizer import load_or_train_bpe
+from .tokenizer import ByteBPE, load_or_train_bpe
+
+
+def text_tokenizer(
+    source: str, vocab_size: int, dataset: Mapping[str, Any] | None, cache_dir: Path
+) -> tuple[Corpus, ByteBPE]:
+    """A text task's corpus and its BPE (trained on the corpus's training documents, or loaded from
+    ``cache_dir`` where it was trained before): what :class:`TextLM` and an export of its model read."""
+    corpus = load_corpus(source, dataset, cache_dir)
+    return corpus, load_or_train_bpe([d.text for d in corpus.train], vocab_size, cache_dir)
 
 
 class TextLM:
@@ -43,9 +52,8 @@ class TextLM:
         eval_windows: int = 64,
         dataset: Mapping[str, Any] | None = None,
     ) -> None:
-        self.corpus = load_corpus(source, dataset, cache_dir)
+        self.corpus, self.bpe = text_tokenizer(source, vocab_size, dataset, cache_dir)
         train_texts = [d.text for d in self.corpus.train]
-        self.bpe = load_or_train_bpe(train_texts, vocab_size, cache_dir)
         self.vocab_size, self.seq_len = self.bpe.vocab_size, seq_len
         self.train_tokens = torch.from_numpy(self.bpe.stream(train_texts, cache_dir)[:token_budget]).long()
         held_out = torch.from_numpy(self.bpe.stream([d.text for d in self.corpus.held_out], cache_dir)).long()
