@@ -26,7 +26,8 @@ _LINE = re.compile(r"^(?P<head>(?:[A-Za-z',;:-]+ ){5,}[A-Za-z',;:-]*?)(?P<word>[
 
 def cloze_items(documents: list[Document] | tuple[Document, ...], count: int = ITEMS, seed: int = SEED) -> list[dict]:
     """``count`` items ``{context, choices, label}``: ``context`` is the line before and the line
-    itself up to its last word, ``choices`` the last word and three last words of other lines."""
+    itself up to its last word, ``choices`` the last word and three last words of other lines,
+    capitalised as the answer is."""
     candidates = []
     for doc in documents:
         lines = [line.strip() for line in doc.text.splitlines()]
@@ -40,6 +41,8 @@ def cloze_items(documents: list[Document] | tuple[Document, ...], count: int = I
     items = []
     for context, word in chosen:
         distractors = rng.sample([w for w in words if w != word.lower()], CHOICES - 1)
+        if word[0].isupper():  # the answer's case, so that case tells nothing
+            distractors = [w.capitalize() for w in distractors]
         label = rng.randrange(CHOICES)
         choices = [*distractors[:label], word, *distractors[label:]]
         items.append({"context": context, "choices": choices, "label": label})
