@@ -27,9 +27,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not tasks:
         print("error: --tasks: give at least one task, e.g. --tasks miras_shakespeare_cloze", file=sys.stderr)
         return 2
-    from .evaluation.cloze import TASK
+    from .evaluation.harness import LOCAL_TASKS
 
-    if set(tasks) <= {TASK}:  # before anything imports huggingface_hub or datasets, which read them once
+    if set(tasks) <= set(LOCAL_TASKS):  # before anything imports huggingface_hub or datasets, which read them once
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     with tempfile.TemporaryDirectory() as tmp:

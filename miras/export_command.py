@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .extras import HF_EXTRA, missing_extras
+from .reports.command import add_sweep_arguments
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -55,16 +56,11 @@ def register(subparsers: Any) -> None:
         "AutoModelForCausalLM.from_pretrained(DIR) loads it after `import miras.hf`. Needs the miras[hf] "
         "extra. Exit code 2 when the store, the sweep or the trial is not found.",
     )
-    parser.add_argument("sweep", help="sweep name, or the id of its parent run")
+    add_sweep_arguments(parser)
     parser.add_argument(
         "run", help="the trial: its run name (e.g. transformer-s1), run key, MLflow run id, or a one-seed label"
     )
     parser.add_argument("--out", type=Path, required=True, help="folder to write (created)")
-    parser.add_argument(
-        "--tracking-uri",
-        help="MLflow tracking URI; default: sqlite:///<abs>/runs/SWEEP/mlflow.db if it exists, "
-        "else $MLFLOW_TRACKING_URI, else ./mlflow.db",
-    )
     parser.add_argument(
         "--cache-dir",
         type=Path,

@@ -76,10 +76,6 @@ def write_items(path: Path = DATA) -> Path:
     return path
 
 
-if __name__ == "__main__":
-    print(f"wrote {write_items()}")
-
-
 def choice_logliks(model: Any, bpe: Any, item: dict[str, Any]) -> list[float]:
     """The log-likelihood of each choice of ``item`` after its context under ``model`` (a
     :class:`miras.models.LanguageModel`; ``bpe`` its :class:`ByteBPE`), computed here as lm-eval
@@ -87,12 +83,16 @@ def choice_logliks(model: Any, bpe: Any, item: dict[str, Any]) -> list[float]:
     those of ``context + continuation`` after the tokens of ``context``."""
     import torch
 
+    context = bpe.encode(item["context"])
     out = []
     for choice in item["choices"]:
-        context = bpe.encode(item["context"])
         whole = bpe.encode(f"{item['context']} {choice}")
         ids = torch.tensor(whole[:-1])[None]
         logprobs = torch.log_softmax(model(ids)[0], dim=-1)
         positions = range(len(context) - 1, len(whole) - 1)
         out.append(float(sum(logprobs[t, whole[t + 1]] for t in positions)))
     return out
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_items()}")

@@ -82,7 +82,8 @@ def export_run(
 ) -> tuple[Path, Origin]:
     """Export the trial ``wanted`` (run id, run key, run name or a one-seed combination label) of
     ``sweep`` in the store at ``tracking_uri``: from the checkpoint where the trial wrote it, else
-    from the run's ``checkpoint/`` artifacts. Raises ``LookupError`` naming what exists."""
+    from the run's ``checkpoint/`` artifacts (``cache_dir``: :func:`export_trial`'s). Raises
+    ``LookupError`` naming what exists."""
     from mlflow import MlflowClient
 
     from ..analysis.store import find_parent_run, find_trial_run

@@ -49,11 +49,15 @@ class MirasConfig(PretrainedConfig):
 
     @property
     def hidden_size(self) -> int:
-        return int((self.miras_model or {}).get("d_model", 64))
+        return int(self._model_field("d_model"))
 
     @property
     def num_hidden_layers(self) -> int:
-        return int((self.miras_model or {}).get("n_layers", 2))
+        return int(self._model_field("n_layers"))
+
+    def _model_field(self, name: str) -> Any:
+        """A field of ``miras_model``, or the ``model`` section's default where none is given."""
+        return (self.miras_model or {}).get(name, ModelConfig.model_fields[name].default)
 
 
 def config_of(model: LanguageModel, **token_ids: int | None) -> MirasConfig:

@@ -85,6 +85,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``sweep`` argument and ``--tracking-uri`` option of a command that reads a sweep's store
+    (:func:`miras.analysis.store.default_tracking_uri` finds it when no URI is given)."""
+    parser.add_argument("sweep", help="sweep name, or the id of its parent run")
+    parser.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI; default: sqlite:///<abs>/runs/SWEEP/mlflow.db if it exists, "
+        "else $MLFLOW_TRACKING_URI, else ./mlflow.db",
+    )
+
+
 def register(subparsers: Any) -> None:
     """Add the ``report`` command to the ``miras`` CLI's subparsers."""
     parser = subparsers.add_parser(
@@ -94,12 +105,7 @@ def register(subparsers: Any) -> None:
         "and tables/*.csv; the files are also logged as the report/ artifacts of the sweep's parent run. "
         "Exit code 2 when the store or the sweep is not found (the sweeps that exist are listed).",
     )
-    parser.add_argument("sweep", help="sweep name, or the id of its parent run")
-    parser.add_argument(
-        "--tracking-uri",
-        help="MLflow tracking URI; default: sqlite:///<abs>/runs/SWEEP/mlflow.db if it exists, "
-        "else $MLFLOW_TRACKING_URI, else ./mlflow.db",
-    )
+    add_sweep_arguments(parser)
     parser.add_argument("--out", type=Path, help="output folder; default: runs/SWEEP/report or reports/SWEEP")
     parser.add_argument("--no-log", action="store_true", help="do not log the report to MLflow")
     parser.set_defaults(func=cmd_report)
