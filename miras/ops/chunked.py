@@ -39,6 +39,7 @@ from .common import (
     minibatches,
     weight_gate,
 )
+from .factors import closed_form_factors, structure
 
 DEFAULT_CHUNK_SIZE = 64
 
@@ -117,16 +118,18 @@ class Coefficients:
     mom_mix: Tensor | None
     """``Dmu[t, i] = mu_{i+1} ... mu_t`` (momentum only), ``[..., n, n, G]``."""
 
-    def at(self, m: int, n: int) -> Coefficients:
-        """Mini-batch ``m`` of ``n`` tokens, leading dims ``[B, H]``."""
+    def chunks(self, sizes: list[int]) -> list[Coefficients]:
+        """Every mini-batch's coefficients, leading dims ``[B, H]``, mini-batch ``m`` cut to its
+        ``sizes[m]`` tokens. One ``unbind`` per tensor: its backward stacks the chunks' gradients once
+        (indexing chunk by chunk would back-propagate a zero-filled full-size tensor per chunk)."""
 
-        def cut(x: Tensor | None) -> Tensor | None:
+        def cut(x: Tensor | None) -> list[Tensor | None]:
             if x is None:
-                return None
-            x = x[:, :, m, :n]
-            return x[:, :, :, :n] if x.dim() == 5 else x
+                return [None] * len(sizes)
+            return [c[:, :, :n, :n] if c.dim() == 5 else c[:, :, :n] for c, n in zip(x.unbind(2), sizes, strict=True)]
 
-        return Coefficients(*(cut(x) for x in (self.decay, self.mix, self.carry, self.mom_decay, self.mom_mix)))
+        parts = [cut(x) for x in (self.decay, self.mix, self.carry, self.mom_decay, self.mom_mix)]
+        return [Coefficients(*chunk) for chunk in zip(*parts, strict=True)]
 
 
 def coefficients(problem: ScanProblem, bounds: list[tuple[int, int]]) -> Coefficients:
@@ -188,12 +191,34 @@ def gradient_factors(
     """:data:`Factors` of ``n`` tokens, each differentiated at ``weights`` (``[B, H, out, in]``),
     scaled on their input dimension by ``scale`` ``[B, H, n, G]`` when given (``grad_at:
     decayed``). ``k`` ``[B, H, n, D_k]``, ``v`` ``[B, H, n, D_v]``, gates ``[B, H, n, G]``.
+    ``graph``: keep them differentiable for the outer training loop.
 
-    The memory runs once with every linear map's output shifted by a zero perturbation; the
-    pullback (``torch.func.vjp``) of the error signal w.r.t. the perturbations gives ``left`` for
-    every weight (``torch.compile`` traces this without a graph break). ``graph``: keep it
-    differentiable for the outer training loop.
+    The built-in memories take the closed form of :mod:`miras.ops.factors`, whose backward is
+    written out; any other memory :func:`autograd_factors`.
     """
+    built_in = structure(c)
+    if built_in is None:
+        factors, pred = autograd_factors(c, weights, scale, k, v, gates, fold, graph)
+    else:
+        factors, pred = closed_form_factors(c, built_in, weights, scale, k, v, gates, fold, graph)
+    probe.report(pred, v, gates)
+    return factors
+
+
+def autograd_factors(
+    c: Components,
+    weights: State,
+    scale: Tensor | None,
+    k: Tensor,
+    v: Tensor,
+    gates: dict[str, Tensor],
+    fold: int,
+    graph: bool,
+) -> tuple[Factors, Tensor]:
+    """:func:`gradient_factors` of any memory written with ``apply``, and the predictions
+    ``[B, H, n, D_v]``: the memory runs once with every linear map's output shifted by a zero
+    perturbation; the pullback (``torch.func.vjp``) of the error signal w.r.t. the perturbations
+    gives ``left`` for every weight (``torch.compile`` traces this without a graph break)."""
 
     def run(shifts: State) -> tuple[Tensor, State]:
         inputs: State = {}
@@ -209,11 +234,10 @@ def gradient_factors(
     batch, heads, n = k.shape[:3]
     zeros = {name: k.new_zeros(batch, heads, n, w.shape[-2]) for name, w in weights.items()}
     pred, pullback, inputs = torch.func.vjp(run, zeros, has_aux=True)
-    probe.report(pred, v, gates)
     (lefts,) = pullback(fold * gates["lr"] * c.bias.error(pred, v, gates))
     if graph:
-        return {name: (lefts[name], inputs[name]) for name in weights}
-    return {name: (lefts[name].detach(), inputs[name].detach()) for name in weights}
+        return {name: (lefts[name], inputs[name]) for name in weights}, pred
+    return {name: (lefts[name].detach(), inputs[name].detach()) for name in weights}, pred
 
 
 def weighted_sum(factors: Factors, coeff: Tensor) -> State:
@@ -339,18 +363,19 @@ def scan(
     step_gates = dict(p.gates)
     if c.algorithm.implicit:
         step_gates["lr"] = implicit_lr(step_gates["lr"], p.k)
-    coef = coefficients(p, how.bounds)
+    sizes = [e - s for s, e in how.bounds]
+    coefs = coefficients(p, how.bounds).chunks(sizes)
     graph = needs_graph(p.q, p.k, p.v, *p.gates.values(), *(initial_state or {}).values())
+
+    def split(x: Tensor) -> tuple[Tensor, ...]:  # one backward (a cat) for all chunks, not one per chunk
+        return x.split(sizes, dim=2)
+
+    qs, ks, vs = split(p.q), split(p.k), split(p.v)
+    gate_chunks = {name: split(g) for name, g in step_gates.items()}
     outputs = []
-    for m, (s, e) in enumerate(how.bounds):
-        x = Chunk(
-            p.q[:, :, s:e],
-            p.k[:, :, s:e],
-            p.v[:, :, s:e],
-            {name: g[:, :, s:e] for name, g in step_gates.items()},
-            coef.at(m, e - s),
-            how.project_last[m],
-        )
+    for m in range(len(sizes)):
+        gates = {name: chunks[m] for name, chunks in gate_chunks.items()}
+        x = Chunk(qs[m], ks[m], vs[m], gates, coefs[m], how.project_last[m])
         y, acc, mom = step(c, x, acc, mom, how, graph, dual)
         outputs.append(y)
     out = torch.cat(outputs, dim=2).transpose(1, 2)
