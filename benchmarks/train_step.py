@@ -21,6 +21,7 @@ import torch
 from miras.bench.report import cpu_model, git_commit, package_version, write_section
 from miras.bench.step import HEADER, models_of, row, time_step
 from miras.config import ConfigError, format_problems, load_config
+from miras.provenance import memory_allocator
 from miras.search.plan import task_shape
 
 
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     versions = ", ".join(f"{name} {package_version(name)}" for name in ("torch", "triton"))
     model = config.model.at(config.model.widths[0])
     lines = [
-        f"- device: {device}; CPU: {cpu_model()}; torch threads: {torch.get_num_threads()}",
+        f"- device: {device}; CPU: {cpu_model()}; torch threads: {torch.get_num_threads()}; "
+        f"malloc: {memory_allocator()}",
         f"- versions: Python {platform.python_version()}, {versions}; miras commit {git_commit()}",
         f"- setting: {args.config} ({config.task.name}), batch {batch} x {length} tokens, vocab {vocab}, "
         f"d_model {model.d_model}, {model.n_layers} layers, {model.n_heads} heads, mlp {model.mlp}, "

@@ -41,6 +41,22 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+PRELOADED_ALLOCATORS = {"jemalloc": "libjemalloc", "tcmalloc": "libtcmalloc", "mimalloc": "libmimalloc"}
+"""Allocators that replace the C library's malloc when preloaded (``LD_PRELOAD``), by library name."""
+
+
+def memory_allocator(maps: Path = Path("/proc/self/maps")) -> str:
+    """The malloc this process runs on: a preloaded allocator's name (``jemalloc``), else ``system``
+    (glibc's on Linux). CPU times of the MLP memories depend on it (docs/benchmarks.md), so the
+    benchmarks print it beside their numbers."""
+    with contextlib.suppress(OSError):
+        mapped = maps.read_text()
+        for name, library in PRELOADED_ALLOCATORS.items():
+            if f"/{library}" in mapped:
+                return name
+    return "system"
+
+
 def git_state(root: Path = ROOT) -> tuple[str, bool] | None:
     """``(full commit, dirty)`` of the git checkout at ``root`` (dirty: tracked files differ from
     HEAD), or ``None`` when ``root`` is not a checkout's top folder (miras installed as a package)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..provenance import cpu_model, git_commit, package_version
+from ..provenance import cpu_model, git_commit, memory_allocator, package_version
 from .grid import BenchConfig, Cell
 
 PACKAGES = ("torch", "triton", "fla-core", "titans-pytorch")
@@ -24,6 +24,7 @@ def environment(config: BenchConfig) -> dict[str, Any]:
         "device": device,
         "cpu": cpu_model(),
         "torch_threads": torch.get_num_threads(),
+        "allocator": memory_allocator(),
         "python": platform.python_version(),
         "versions": {name: package_version(name) for name in PACKAGES},
         "commit": git_commit(),
@@ -84,7 +85,8 @@ def to_markdown(record: dict[str, Any], baseline: str, table: bool = True) -> st
         else "peak of (allocated - freed) bytes of the CPU allocator during forward + backward (torch.profiler)"
     )
     lines = [
-        f"- device: {env['device']}; CPU: {env['cpu']}; torch threads: {env['torch_threads']}",
+        f"- device: {env['device']}; CPU: {env['cpu']}; torch threads: {env['torch_threads']}; "
+        f"malloc: {env.get('allocator', 'not recorded')}",
         f"- versions: Python {env['python']}, {versions}; miras commit {env['commit']}",
         f"- shape: B={shape['batch']}, H={shape['heads']}, D={shape['dim']}, {shape['dtype']}; "
         f"median of up to {env['repeats']} runs within {env['max_seconds']:g} s per measurement",
