@@ -86,7 +86,7 @@ def to_markdown(record: dict[str, Any], baseline: str, table: bool = True) -> st
     )
     lines = [
         f"- device: {env['device']}; CPU: {env['cpu']}; torch threads: {env['torch_threads']}; "
-        f"malloc: {env.get('allocator', 'not recorded')}",
+        f"malloc: {env['allocator']}",
         f"- versions: Python {env['python']}, {versions}; miras commit {env['commit']}",
         f"- shape: B={shape['batch']}, H={shape['heads']}, D={shape['dim']}, {shape['dtype']}; "
         f"median of up to {env['repeats']} runs within {env['max_seconds']:g} s per measurement",

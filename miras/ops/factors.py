@@ -16,7 +16,7 @@ The training loss differentiates the factors once more (their dependence on ``k`
 gates and the weights). Autograd would do that by differentiating the vjp's graph a second time;
 :class:`ClosedFormFactors` writes that backward out (the activations' second derivatives and
 LayerNorm's in closed form, :func:`layer_norm_hessian`), and runs autograd only on the bias's
-closed-form error (elementwise on ``[B, H, n, D_v]``). docs/ops.md derives every line.
+closed-form error (elementwise on ``[B, H, n, D_v]``). docs/ops.md §1 gives the formulas.
 """
 
 from __future__ import annotations
@@ -98,8 +98,12 @@ def layer_norm_hessian(x_hat: Tensor, rstd: Tensor, u: Tensor, ju: Tensor, a: Te
     """``d/dz <a, J(z) u>``: ``-(rstd/d) [x_hat <a, Ju> + Ja <x_hat, u> + Ju <x_hat, a>]``, given
     ``ju = J u`` and ``ja = J a`` (every tensor ``[..., d]``, ``rstd`` ``[..., 1]``)."""
     d = x_hat.shape[-1]
-    dot = lambda x, y: (x * y).sum(-1, keepdim=True)  # noqa: E731
-    return -(rstd / d) * (x_hat * dot(a, ju) + ja * dot(x_hat, u) + ju * dot(x_hat, a))
+    return -(rstd / d) * (x_hat * _dot(a, ju) + ja * _dot(x_hat, u) + ju * _dot(x_hat, a))
+
+
+def _dot(x: Tensor, y: Tensor) -> Tensor:
+    """``<x, y>`` over the last dim, kept as ``[..., 1]``."""
+    return (x * y).sum(-1, keepdim=True)
 
 
 def _reduce(x: Tensor, like: Tensor) -> Tensor:
